@@ -1,0 +1,1 @@
+"""bansou's platform-neutral core: types, engine, detectors, content, store, planner."""

@@ -1,0 +1,163 @@
+"""Settings from the environment (12-factor); a ``.env`` file in the working directory is read too."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONTENT_DIR = PROJECT_ROOT / "content"
+
+
+def async_database_url(url: str) -> str:
+    """Turn the URL operators write (sqlite:///, postgres://, postgresql://) into an async driver URL."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        return "postgresql+asyncpg://" + url[len("postgresql://"):]
+    if url.startswith("sqlite://") and not url.startswith("sqlite+"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://"):]
+    return url
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything bansou reads from the environment."""
+
+    database_url: str = "sqlite:///./bansou.db"
+    port: int = 8000
+    line_channel_secret: str | None = None
+    line_channel_access_token: str | None = None
+    line_api_base_url: str = "https://api.line.me"
+    slack_signing_secret: str | None = None
+    slack_bot_token: str | None = None
+    slack_app_token: str | None = None
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = None
+    slack_api_base_url: str = "https://slack.com/api/"
+    default_timezone: str = "Asia/Tokyo"
+    default_language: str = "ja"
+    content_dir: Path = DEFAULT_CONTENT_DIR
+    message_retention_days: int = 30
+    reminder_grace_hours: float = 6.0
+    reminder_rate_per_second: float = 1500.0
+    web_cookie_secret: str | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def async_database_url(self) -> str:
+        return async_database_url(self.database_url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def line_enabled(self) -> bool:
+        return bool(self.line_channel_secret and self.line_channel_access_token)
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_signing_secret and (self.slack_bot_token or self.slack_oauth_enabled))
+
+    @property
+    def slack_oauth_enabled(self) -> bool:
+        return bool(self.slack_client_id and self.slack_client_secret)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.default_timezone)
+
+    def channel_status(self) -> list[str]:
+        """One line per channel saying whether it is on, for start-up logs."""
+        lines = []
+        lines.append("LINE: on" if self.line_enabled else
+                     "LINE: off (set LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN to turn it on)")
+        if self.slack_enabled:
+            mode = "OAuth multi-workspace" if self.slack_oauth_enabled else "single workspace"
+            if self.slack_app_token:
+                mode += ", Socket Mode"
+            lines.append(f"Slack: on ({mode})")
+        else:
+            lines.append("Slack: off (set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN, "
+                         "or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET, to turn it on)")
+        return lines
+
+    def check(self) -> None:
+        """Refuse a half-configured channel or a bad default; raise ConfigError with one line."""
+        if bool(self.line_channel_secret) != bool(self.line_channel_access_token):
+            have, missing = (("LINE_CHANNEL_SECRET", "LINE_CHANNEL_ACCESS_TOKEN")
+                             if self.line_channel_secret else
+                             ("LINE_CHANNEL_ACCESS_TOKEN", "LINE_CHANNEL_SECRET"))
+            raise ConfigError(f"LINE is half-configured: {have} is set but {missing} is not")
+        slack_creds = self.slack_bot_token or self.slack_oauth_enabled
+        if bool(self.slack_client_id) != bool(self.slack_client_secret):
+            raise ConfigError("Slack OAuth is half-configured: set both SLACK_CLIENT_ID and SLACK_CLIENT_SECRET")
+        if self.slack_signing_secret and not slack_creds:
+            raise ConfigError("Slack is half-configured: SLACK_SIGNING_SECRET is set but neither "
+                              "SLACK_BOT_TOKEN nor SLACK_CLIENT_ID/SLACK_CLIENT_SECRET is")
+        if slack_creds and not self.slack_signing_secret:
+            raise ConfigError("Slack is half-configured: a Slack token is set but SLACK_SIGNING_SECRET is not")
+        if self.slack_app_token and not slack_creds:
+            raise ConfigError("Slack is half-configured: SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is not")
+        try:
+            ZoneInfo(self.default_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"DEFAULT_TIMEZONE={self.default_timezone!r} is not a known IANA timezone") from None
+        if self.default_language not in ("ja", "en"):
+            raise ConfigError(f"DEFAULT_LANGUAGE={self.default_language!r} must be 'ja' or 'en'")
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None = None) -> Settings:
+    """Build Settings from ``env`` (default: os.environ over ``./.env``)."""
+    if env is None:
+        merged = _read_dotenv(dotenv or Path.cwd() / ".env")
+        merged.update(os.environ)
+        env = merged
+
+    def get(name: str, default: str | None = None) -> str | None:
+        value = env.get(name)
+        return value if value not in (None, "") else default
+
+    def number(name: str, default: float, cast=float):
+        raw = get(name)
+        if raw is None:
+            return default
+        try:
+            return cast(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a number") from None
+
+    return Settings(
+        database_url=get("DATABASE_URL", "sqlite:///./bansou.db"),
+        port=number("PORT", 8000, int),
+        line_channel_secret=get("LINE_CHANNEL_SECRET"),
+        line_channel_access_token=get("LINE_CHANNEL_ACCESS_TOKEN"),
+        line_api_base_url=get("LINE_API_BASE_URL", "https://api.line.me"),
+        slack_signing_secret=get("SLACK_SIGNING_SECRET"),
+        slack_bot_token=get("SLACK_BOT_TOKEN"),
+        slack_app_token=get("SLACK_APP_TOKEN"),
+        slack_client_id=get("SLACK_CLIENT_ID"),
+        slack_client_secret=get("SLACK_CLIENT_SECRET"),
+        slack_api_base_url=get("SLACK_API_BASE_URL", "https://slack.com/api/"),
+        default_timezone=get("DEFAULT_TIMEZONE", "Asia/Tokyo"),
+        default_language=get("DEFAULT_LANGUAGE", "ja"),
+        content_dir=Path(get("CONTENT_DIR", str(DEFAULT_CONTENT_DIR))),
+        message_retention_days=number("MESSAGE_RETENTION_DAYS", 30, int),
+        reminder_grace_hours=number("REMINDER_GRACE_HOURS", 6.0),
+        reminder_rate_per_second=number("REMINDER_RATE_PER_SECOND", 1500.0),
+        web_cookie_secret=get("WEB_COOKIE_SECRET"),
+        extra=dict(env),
+    )

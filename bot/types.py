@@ -1,0 +1,96 @@
+"""Platform-neutral values that flow between the adapters and the core."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+SIGNAL_KINDS: tuple[str, ...] = (
+    "overwork",
+    "people_pleasing",
+    "controlling",
+    "over_helping",
+    "resentment",
+    "crisis",
+)
+LANGUAGES: tuple[str, ...] = ("ja", "en")
+
+
+@dataclass(frozen=True, slots=True)
+class UserKey:
+    """Who a message is from: a platform name ("line", "slack", "web", "cli") and its user id."""
+
+    platform: str
+    user_id: str
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.user_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """A pattern noticed in a message, with the span of text that shows it."""
+
+    kind: str
+    evidence: str
+    start: int
+    end: int
+    score: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "evidence": self.evidence,
+            "start": self.start,
+            "end": self.end,
+            "score": round(self.score, 3),
+        }
+
+
+InboundKind = Literal["text", "choice", "follow", "unfollow", "unsupported", "command"]
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One thing a user did: wrote text, tapped a choice, followed, or sent something we don't read.
+
+    ``choice`` carries the postback value of a tapped button (see ``bot.engine.choice_value``).
+    ``command`` carries a command name an adapter recognised itself (e.g. Slack's ``/coach checkin``).
+    """
+
+    user: UserKey
+    kind: InboundKind
+    received_at: datetime
+    text: str | None = None
+    choice: str | None = None
+    command: str | None = None
+    event_id: str | None = None
+    lang_hint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A button: ``value`` comes back as ``Inbound.choice`` when tapped."""
+
+    label: str
+    value: str
+
+
+ReplyStyle = Literal["normal", "noticed", "crisis", "notice"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One message to send. ``message_id`` names the content it came from (for tests and logs)."""
+
+    text: str
+    message_id: str
+    choices: tuple[Choice, ...] = ()
+    style: ReplyStyle = "normal"
+    evidence: tuple[Signal, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "choices": [{"label": c.label, "value": c.value} for c in self.choices],
+        }

@@ -1,0 +1,1 @@
+"""Thin adapters between platforms (LINE, Slack, web, ASGI) and the core in ``bot``."""
