@@ -1,0 +1,5 @@
+"""Import every model module so ``Base.metadata`` holds the whole schema (Alembic, tests)."""
+from bot.store import models  # noqa: F401
+from bot.store.models import Base
+
+metadata = Base.metadata

@@ -1,0 +1,102 @@
+"""The async engine and session factory, with SQLite tuned for a small server (WAL, busy timeout)."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from bot.settings import async_database_url
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # noqa: ANN001
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+
+def make_engine(database_url: str, **kwargs) -> AsyncEngine:
+    """Create the async engine for an operator-style URL (sqlite:///, postgres://, postgresql://)."""
+    url = async_database_url(database_url)
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 10)
+    return create_async_engine(url, **kwargs)
+
+
+def lock_id(name: str) -> int:
+    """A stable signed 64-bit number for a lock name (PostgreSQL advisory locks take bigint)."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+class Database:
+    """Owns the engine; hands out sessions and per-user locks that also hold across processes."""
+
+    def __init__(self, database_url: str, **engine_kwargs):
+        self.url = database_url
+        self.engine = make_engine(database_url, **engine_kwargs)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self._local_locks: dict[str, asyncio.Lock] = {}
+        self._local_users: dict[str, int] = {}
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def user_lock(self, key: str) -> AsyncIterator[None]:
+        """Serialise work for one user: an asyncio lock in this process, plus, on PostgreSQL,
+        a session-level advisory lock so two processes never handle one user at once."""
+        lock = self._local_locks.get(key)
+        if lock is None:
+            lock = self._local_locks[key] = asyncio.Lock()
+        self._local_users[key] = self._local_users.get(key, 0) + 1
+        try:
+            async with lock:
+                if self.is_sqlite:
+                    yield
+                    return
+                async with self.engine.connect() as conn:
+                    lid = lock_id("user:" + key)
+                    await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": lid})
+                    try:
+                        yield
+                    finally:
+                        await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lid})
+                        await conn.commit()
+        finally:
+            self._local_users[key] -= 1
+            if self._local_users[key] == 0:
+                del self._local_users[key]
+                self._local_locks.pop(key, None)
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:  # noqa: BLE001 - health check reports, never raises
+            return False
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

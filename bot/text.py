@@ -1,0 +1,53 @@
+"""Small text utilities shared by the engine and content: normalising what people type."""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_KATAKANA_TO_HIRAGANA = {cp: cp - 0x60 for cp in range(0x30A1, 0x30F7)}
+_EDGE_PUNCT = "。、．，.,!！?？〜~…・「」『』()（）[]【】\"'`*"
+# Polite or softening wrappers people put around a command; removed before matching.
+_POLITE_SUFFIXES = (
+    "をおねがいします", "をお願いします", "おねがいします", "お願いします", "おねがい", "お願い", "してください", "して下さい", "ください", "下さい",
+    "をして", "して", "したいです", "したい", "です", "を",
+    " please", " pls", " plz",
+)
+_POLITE_PREFIXES = ("please ", "pls ", "plz ", "can you ", "could you ", "i want to ", "i'd like to ", "let's ")
+_SCORE_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
+    "一": 1, "二": 2, "三": 3, "四": 4, "五": 5,
+    "いち": 1, "に": 2, "さん": 3, "よん": 4, "し": 4, "ご": 5,
+}
+_SCORE_RE = re.compile(r"^\s*([1-5])\s*(?:点|てん|/\s*5|out of 5|pt|pts|points?)?\s*$")
+
+
+def katakana_to_hiragana(text: str) -> str:
+    return text.translate(_KATAKANA_TO_HIRAGANA)
+
+
+def normalize_command(text: str) -> str:
+    """Fold what someone typed so command phrases match: NFKC (full-width → half-width),
+    lower case, katakana → hiragana, no edge punctuation, no polite wrapper, single spaces."""
+    t = unicodedata.normalize("NFKC", text).lower().strip()
+    t = katakana_to_hiragana(t)
+    t = re.sub(r"\s+", " ", t).strip(_EDGE_PUNCT + " ")
+    changed = True
+    while changed and t:
+        changed = False
+        for p in _POLITE_PREFIXES:
+            if t.startswith(p) and len(t) > len(p):
+                t, changed = t[len(p):].strip(), True
+        for s in _POLITE_SUFFIXES:
+            if t.endswith(s) and len(t) > len(s):
+                t, changed = t[: -len(s)].strip(_EDGE_PUNCT + " "), True
+    return t
+
+
+def parse_score(text: str) -> int | None:
+    """A 1–5 score from '3', '３', '3点', 'three', '三', '3/5'; None when it is not one."""
+    t = unicodedata.normalize("NFKC", text).strip().lower().strip(_EDGE_PUNCT + " ")
+    m = _SCORE_RE.match(t)
+    if m:
+        return int(m.group(1))
+    t = t.removesuffix("点").removesuffix("てん").strip()
+    return _SCORE_WORDS.get(t)
