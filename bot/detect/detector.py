@@ -84,7 +84,11 @@ class Detector:
         found: list[Signal] = []
         for matcher in lexicon.kinds:
             best: tuple[float, int, int] | None = None
-            for m in matcher.combined.finditer(folded.text):
+            pos = 0
+            # search from each match's start + 1 rather than finditer: matches of one kind may overlap
+            # (頼まれると / 断れなくて), and the stronger one must not be hidden by the first.
+            while (m := matcher.combined.search(folded.text, pos)) is not None:
+                pos = m.start() + 1
                 if ctx is None:
                     ctx = _Context(folded.text, lexicon)
                 entry = matcher.entries[m.lastgroup]  # type: ignore[index]
