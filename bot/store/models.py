@@ -147,8 +147,11 @@ class InboxEvent(Base):
     event_id: Mapped[str] = mapped_column(String(128))
     user_key: Mapped[str] = mapped_column(String(160))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending|processing|done|failed
+    # pending → processing → sending (state saved, replies kept below) → done | failed | ignored
+    status: Mapped[str] = mapped_column(String(12), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    replies: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
     received_at: Mapped[datetime]
     claimed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)

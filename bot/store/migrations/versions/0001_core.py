@@ -80,6 +80,8 @@ def upgrade() -> None:
         sa.Column("payload", sa.JSON, nullable=False),
         sa.Column("status", sa.String(12), nullable=False),
         sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("replies", sa.JSON, nullable=True),
+        sa.Column("next_attempt_at", UTCDateTime(), nullable=True),
         sa.Column("received_at", UTCDateTime(), nullable=False),
         sa.Column("claimed_at", UTCDateTime(), nullable=True),
         sa.Column("claimed_by", sa.String(64), nullable=True),

@@ -1,0 +1,288 @@
+"""The durable inbox: webhook events are stored before the platform gets its 200, then processed.
+
+Lifecycle of a row in ``inbox_events``::
+
+    pending ──prepare (engine + state + queued replies, one transaction)──▶ sending ──deliver──▶ done
+       │                                                                      │ retryable error: backoff, stay
+       └─ nothing to send ──▶ ignored                                         └─ final error / too many tries ──▶ failed
+
+* ``(platform, event_id)`` is unique: a redelivered event is not stored twice, so never answered twice.
+* A user's events are handled one at a time and in arrival order, under the user's lock (which
+  holds across processes on PostgreSQL), so two web processes never interleave one user's turns.
+* A crash before ``prepare`` commits leaves the row ``pending``; a crash after it leaves it
+  ``sending`` with the replies kept in the row. Either is picked up on the next pass, and every
+  send carries an idempotency key derived from the event id, so nothing is lost or doubled.
+* Once done, the event's payload (which may hold message text) is cleared.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Callable, Protocol
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.delivery import Delivery, DeliveryError, reply_from_json, reply_to_json
+from bot.store.db import Database
+from bot.store.models import InboxEvent
+from bot.types import Reply, UserKey
+
+log = logging.getLogger("bansou.inbox")
+IDEMPOTENCY_NAMESPACE = uuid.UUID("6f2c1f7e-6a53-4e0e-9d4b-6b616e736f75")
+DONE_STATES = ("done", "failed", "ignored")
+
+
+def idempotency_key(platform: str, event_id: str) -> str:
+    """A UUID that is the same every time this event's replies are sent (LINE wants a UUID)."""
+    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{platform}:{event_id}"))
+
+
+def backoff_delay(attempt: int, *, retry_after: float | None = None, base: float = 1.0, cap: float = 300.0) -> float:
+    """Seconds to wait before try ``attempt + 1``: the platform's Retry-After if given, else exponential."""
+    if retry_after is not None and retry_after >= 0:
+        return min(retry_after, cap)
+    return min(base * (2 ** max(attempt - 1, 0)), cap)
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingEvent:
+    """One platform event to store: its id (for de-duplication), whose it is, and its raw payload."""
+
+    platform: str
+    event_id: str
+    user_key: str
+    payload: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Parcel:
+    """Replies ready to go out for one event, with the platform context needed to send them."""
+
+    replies: list[Reply]
+    context: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"replies": [reply_to_json(r) for r in self.replies], "context": self.context}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Parcel":
+        return cls(replies=[reply_from_json(r) for r in data.get("replies", [])], context=data.get("context", {}))
+
+
+class InboxProcessor(Protocol):
+    """A platform's part in processing: turn a stored event into replies, and send them."""
+
+    async def prepare(self, session: AsyncSession, event: InboxEvent) -> Parcel | None:
+        """Run the event through the coach inside ``session`` (the caller holds the user's lock)."""
+
+    async def deliver(self, delivery: Delivery, parcel: Parcel) -> None:
+        """Send the parcel; raise DeliveryError on failure."""
+
+
+async def enqueue(db: Database, events: Sequence[IncomingEvent], *, now: datetime) -> int:
+    """Store events in one transaction, skipping ones already stored; returns how many were new."""
+    if not events:
+        return 0
+    if db.is_sqlite:
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert
+    rows = [{"platform": e.platform, "event_id": e.event_id, "user_key": e.user_key, "payload": e.payload,
+             "status": "pending", "attempts": 0, "received_at": now} for e in events]
+    stmt = insert(InboxEvent).on_conflict_do_nothing(index_elements=["platform", "event_id"])
+    async with db.session() as session:
+        new = 0
+        for row in rows:  # one statement per row so rowcount tells us which were new
+            result = await session.execute(stmt.values(**row))
+            new += result.rowcount or 0
+        await session.commit()
+    return new
+
+
+class InboxWorker:
+    """Processes stored events: per user, in order, under the user's lock."""
+
+    def __init__(self, db: Database, processors: dict[str, InboxProcessor], *,
+                 clock: Callable[[], datetime], max_attempts: int = 8, concurrency: int = 8,
+                 poll_interval: float = 1.0, batch: int = 200):
+        self.db = db
+        self.processors = processors
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self.concurrency = concurrency
+        self.poll_interval = poll_interval
+        self.batch = batch
+        self._wake = asyncio.Event()
+        self._busy_users: set[str] = set()
+        self.on_finished: list[Callable[[InboxEvent, str], None]] = []
+
+    def wake(self) -> None:
+        """Ask the loop to look for work now (called right after a webhook stores events)."""
+        self._wake.set()
+
+    async def due_users(self) -> list[str]:
+        now = self.clock()
+        async with self.db.session() as session:
+            rows = await session.execute(
+                select(InboxEvent.user_key, func.min(InboxEvent.id).label("first"))
+                .where(InboxEvent.platform.in_(list(self.processors)))
+                .where(or_(InboxEvent.status == "pending",
+                           (InboxEvent.status == "sending") & (
+                               (InboxEvent.next_attempt_at.is_(None)) | (InboxEvent.next_attempt_at <= now))))
+                .group_by(InboxEvent.user_key).order_by("first").limit(self.batch))
+            return [r.user_key for r in rows]
+
+    async def run_once(self) -> int:
+        """Process everything due now; returns how many events reached a final state."""
+        users = [u for u in await self.due_users() if u not in self._busy_users]
+        if not users:
+            return 0
+        sem = asyncio.Semaphore(self.concurrency)
+
+        async def one(user_key: str) -> int:
+            async with sem:
+                return await self.process_user(user_key)
+
+        return sum(await asyncio.gather(*(one(u) for u in users)))
+
+    async def process_user(self, user_key: str) -> int:
+        """Handle this user's due events oldest first, stopping at one that must wait (backoff)."""
+        finished = 0
+        self._busy_users.add(user_key)
+        try:
+            async with self.db.user_lock(user_key):
+                while True:
+                    async with self.db.session() as session:
+                        ev = (await session.execute(
+                            select(InboxEvent).where(InboxEvent.user_key == user_key,
+                                                     InboxEvent.status.in_(("pending", "sending")))
+                            .order_by(InboxEvent.id).limit(1))).scalar_one_or_none()
+                        if ev is None:
+                            return finished
+                        now = self.clock()
+                        if ev.status == "sending" and ev.next_attempt_at is not None and ev.next_attempt_at > now:
+                            return finished
+                        processor = self.processors.get(ev.platform)
+                        if processor is None:
+                            return finished
+                        if ev.status == "pending":
+                            if not await self._prepare(session, processor, ev):
+                                finished += 1
+                                continue
+                        done = await self._deliver(session, processor, ev)
+                        if done is None:
+                            return finished  # waiting for a retry
+                        finished += 1
+        finally:
+            self._busy_users.discard(user_key)
+
+    async def _prepare(self, session: AsyncSession, processor: InboxProcessor, ev: InboxEvent) -> bool:
+        """Run the engine; True when there is something to deliver. Commits state and parcel together."""
+        try:
+            parcel = await processor.prepare(session, ev)
+        except Exception as exc:  # noqa: BLE001 - one bad event must not stop the others
+            await session.rollback()
+            log.exception("prepare failed", extra={"platform": ev.platform, "event_id": ev.event_id})
+            await self._finish(ev.id, "failed", error=f"prepare: {type(exc).__name__}")
+            return False
+        if parcel is None or not parcel.replies:
+            ev.status = "ignored"
+            ev.finished_at = self.clock()
+            ev.payload = _redacted(ev.payload)
+            await session.commit()
+            self._notify(ev, "ignored")
+            return False
+        ev.status = "sending"
+        ev.replies = parcel.to_json()
+        await session.commit()
+        return True
+
+    async def _deliver(self, session: AsyncSession, processor: InboxProcessor, ev: InboxEvent) -> bool | None:
+        parcel = Parcel.from_json(ev.replies or {})
+        platform, user_id = ev.user_key.split(":", 1)
+        delivery = Delivery(user=UserKey(platform, user_id), idempotency_key=idempotency_key(ev.platform, ev.event_id),
+                            context=dict(parcel.context, attempt=ev.attempts))
+        try:
+            await processor.deliver(delivery, parcel)
+        except DeliveryError as exc:
+            ev.attempts += 1
+            if exc.retryable and ev.attempts < self.max_attempts:
+                ev.next_attempt_at = self.clock() + timedelta(seconds=backoff_delay(ev.attempts, retry_after=exc.retry_after))
+                ev.error = str(exc)[:500]
+                await session.commit()
+                log.warning("delivery will be retried", extra={"platform": ev.platform, "event_id": ev.event_id,
+                                                               "attempt": ev.attempts, "status": exc.status})
+                return None
+            await self._finish(ev.id, "failed", error=str(exc)[:500])
+            log.error("delivery failed for good", extra={"platform": ev.platform, "event_id": ev.event_id,
+                                                         "status": exc.status})
+            return False
+        except Exception as exc:  # noqa: BLE001 - unexpected: retry like a transient failure
+            ev.attempts += 1
+            final = ev.attempts >= self.max_attempts
+            if final:
+                await self._finish(ev.id, "failed", error=f"deliver: {type(exc).__name__}")
+            else:
+                ev.next_attempt_at = self.clock() + timedelta(seconds=backoff_delay(ev.attempts))
+                await session.commit()
+            log.exception("delivery raised", extra={"platform": ev.platform, "event_id": ev.event_id})
+            return False if final else None
+        await self._finish(ev.id, "done")
+        return True
+
+    async def _finish(self, event_id: int, status: str, *, error: str | None = None) -> None:
+        async with self.db.session() as s:
+            ev = await s.get(InboxEvent, event_id)
+            ev.status, ev.finished_at, ev.error = status, self.clock(), error
+            ev.payload, ev.replies = _redacted(ev.payload), None
+            await s.commit()
+            self._notify(ev, status)
+
+    def _notify(self, ev: InboxEvent, status: str) -> None:
+        for cb in self.on_finished:
+            cb(ev, status)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Loop until ``stop`` is set: process what is due, then sleep until woken or the poll interval."""
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except Exception:  # noqa: BLE001 - keep the loop alive (e.g. database briefly down)
+                log.exception("inbox pass failed")
+                await asyncio.sleep(self.poll_interval)
+            self._wake.clear()
+            waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+            await asyncio.wait(waiters, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
+            for w in waiters:
+                w.cancel()
+
+    async def counts(self) -> dict[str, int]:
+        async with self.db.session() as session:
+            rows = await session.execute(select(InboxEvent.status, func.count()).group_by(InboxEvent.status))
+            return {status: n for status, n in rows}
+
+
+def _redacted(payload: dict[str, Any] | None) -> dict[str, Any]:
+    """Keep only what says what kind of event it was; drop text and ids of content."""
+    payload = payload or {}
+    return {k: payload[k] for k in ("type",) if k in payload}
+
+
+async def purge_finished(db: Database, *, before: datetime) -> int:
+    """Delete finished events older than ``before`` (their ids only guard against redelivery)."""
+    from sqlalchemy import delete
+
+    async with db.session() as session:
+        result = await session.execute(
+            delete(InboxEvent).where(InboxEvent.status.in_(DONE_STATES), InboxEvent.finished_at < before))
+        await session.commit()
+        return result.rowcount or 0
+
+
+__all__ = ["IncomingEvent", "InboxWorker", "InboxProcessor", "Parcel", "enqueue", "idempotency_key",
+           "backoff_delay", "purge_finished"]

@@ -1,0 +1,70 @@
+"""Wiring: settings → database, content, detectors, coach, senders. Shared by every entry point."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+from bot.content import Content, load_content
+from bot.delivery import Sender
+from bot.service import Coach, utcnow
+from bot.settings import Settings, load_settings
+from bot.store.db import Database
+
+log = logging.getLogger("bansou")
+
+
+@dataclass(slots=True)
+class Runtime:
+    """Everything a process needs, built once at start-up."""
+
+    settings: Settings
+    db: Database
+    content: Content
+    detector: Any
+    coach: Coach
+    clock: Callable[[], datetime]
+    senders: dict[str, Sender] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        for sender in self.senders.values():
+            close = getattr(sender, "close", None)
+            if close is not None:
+                await close()
+        await self.db.dispose()
+
+
+def load_core(settings: Settings) -> tuple[Content, Any]:
+    """Load and validate content and lexicons; raises ContentInvalid (start-up refuses broken content)."""
+    from bot.detect import load_detector
+
+    content = load_content(settings.content_dir)
+    detector = load_detector(settings.content_dir)
+    return content, detector
+
+
+def _install_domains(runtime: Runtime) -> None:
+    """Let each domain beyond the core register its interpreters and effect handlers."""
+
+
+async def build_runtime(settings: Settings | None = None, *, clock: Callable[[], datetime] = utcnow,
+                        migrate: bool | None = None, **db_kwargs) -> Runtime:
+    """Build the runtime. ``migrate`` defaults to True on SQLite (a newcomer's `make run` just works);
+    production runs ``bansou db upgrade`` in the release phase instead."""
+    settings = settings or load_settings()
+    settings.check()
+    content, detector = load_core(settings)
+    if migrate is None:
+        migrate = settings.is_sqlite
+    if migrate:
+        from bot.store.migrate import upgrade
+
+        await upgrade(settings.database_url)
+    db = Database(settings.database_url, **db_kwargs)
+    coach = Coach(db=db, content=content, detector=detector, default_language=settings.default_language,
+                  default_timezone=settings.default_timezone, clock=clock)
+    runtime = Runtime(settings=settings, db=db, content=content, detector=detector, coach=coach, clock=clock)
+    _install_domains(runtime)
+    return runtime
