@@ -1,0 +1,37 @@
+# The two set-up commands: `make run` and `make test`. `make venv` builds .venv alone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: venv run test test-sqlite test-postgres bench soak clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/bansou db upgrade
+	@echo "bansou: web chat at http://$(HOST):$(PORT)"
+	$(BIN)/bansou serve --host $(HOST) --port $(PORT)
+
+test: $(STAMP)
+	scripts/test
+
+test-sqlite: $(STAMP)
+	scripts/test sqlite
+
+test-postgres: $(STAMP)
+	scripts/test postgres
+
+bench: $(STAMP)
+	scripts/bench
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache bansou.db bansou.db-wal bansou.db-shm

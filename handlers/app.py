@@ -1,0 +1,97 @@
+"""The ASGI app: every channel's routes, health, metrics, and the background loops.
+
+``create_app(runtime)`` mounts the web chat always, LINE and Slack when their credentials are
+set, and runs the inbox worker (and, unless told not to, the reminder scheduler) for the app's
+lifetime. Shutdown lets in-flight work finish before the database closes.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any, Awaitable, Callable
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from bot.inbox import InboxWorker
+from bot.runtime import Runtime
+from handlers.channel import Channel
+
+log = logging.getLogger("bansou.app")
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+def build_channels(runtime: Runtime) -> list[Channel]:
+    """The channels this configuration turns on (each adapter decides from the settings)."""
+    channels: list[Channel] = []
+    for module_name in ("handlers.web", "handlers.line", "handlers.slack"):
+        try:
+            module = __import__(module_name, fromlist=["build_channel"])
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        channel = module.build_channel(runtime)
+        if channel is not None:
+            channels.append(channel)
+    return channels
+
+
+def create_app(runtime: Runtime, *, scheduler: bool = True,
+               extra_tasks: list[Callable[[asyncio.Event], Awaitable[Any]]] | None = None) -> Starlette:
+    channels = build_channels(runtime)
+    processors = {c.name: c.processor for c in channels if c.processor is not None}
+    worker = InboxWorker(runtime.db, processors, clock=runtime.clock)
+    runtime.extras["inbox"] = worker
+    runtime.extras["channels"] = {c.name: c for c in channels}
+
+    async def healthz(_: Request) -> JSONResponse:
+        ok = await runtime.db.ping()
+        return JSONResponse({"status": "ok" if ok else "database unreachable"}, status_code=200 if ok else 503)
+
+    routes = [Route("/healthz", healthz, methods=["GET"])]
+    try:
+        from handlers.metrics import metrics_route
+
+        routes.append(metrics_route(runtime))
+    except ModuleNotFoundError as exc:
+        if exc.name != "handlers.metrics":
+            raise
+    for c in channels:
+        routes.extend(c.routes)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        for line in runtime.settings.channel_status():
+            log.info(line)
+        stop = asyncio.Event()
+        tasks = []
+        for c in channels:
+            for hook in c.on_start:
+                await hook()
+        if processors:
+            tasks.append(asyncio.create_task(worker.run(stop), name="inbox"))
+        if scheduler:
+            from bot.reminders.worker import scheduler_task
+
+            tasks.append(asyncio.create_task(scheduler_task(runtime, stop), name="scheduler"))
+        for task_factory in extra_tasks or []:
+            tasks.append(asyncio.create_task(task_factory(stop)))
+        try:
+            yield
+        finally:
+            stop.set()
+            done, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_SECONDS) if tasks else (set(), set())
+            for t in pending:
+                t.cancel()
+            for c in channels:
+                for hook in c.on_stop:
+                    await hook()
+            await runtime.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.runtime = runtime
+    return app

@@ -1,0 +1,28 @@
+"""``bansou serve``: build the runtime, then run the ASGI app under uvicorn."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import uvicorn
+
+from bot.runtime import build_runtime
+from handlers.app import create_app
+
+log = logging.getLogger("bansou.server")
+
+
+async def _serve(host: str, port: int | None, scheduler: bool) -> int:
+    runtime = await build_runtime()
+    port = port or runtime.settings.port
+    app = create_app(runtime, scheduler=scheduler)
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
+                            timeout_graceful_shutdown=10, limit_concurrency=2000)
+    server = uvicorn.Server(config)
+    log.info("serving", extra={"host": host, "port": port})
+    await server.serve()
+    return 0
+
+
+def serve(*, host: str, port: int | None, scheduler: bool) -> int:
+    return asyncio.run(_serve(host, port, scheduler))
