@@ -30,6 +30,11 @@ async def run_chat(args) -> int:
     from bot.runtime import build_runtime
     from bot.types import Inbound, UserKey
 
+    import logging
+    import os
+
+    if not os.environ.get("LOG_LEVEL"):
+        logging.getLogger().setLevel(logging.WARNING)  # keep the conversation readable
     runtime = await build_runtime()
     key = UserKey("cli", args.user)
     coach = runtime.coach
@@ -214,7 +219,7 @@ def run_serve(args) -> int:
 
 
 def run_worker(args) -> int:
-    worker = importlib.import_module("bot.reminders.worker")
+    worker = importlib.import_module("handlers.worker")
     return asyncio.run(worker.run_worker())
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from bot.content import Content, load_content
 from bot.delivery import Sender
@@ -26,6 +26,8 @@ class Runtime:
     coach: Coach
     clock: Callable[[], datetime]
     senders: dict[str, Sender] = field(default_factory=dict)
+    # Housekeeping the scheduler runs on an interval: (name, seconds, async fn(runtime)).
+    periodic: list[tuple[str, float, Callable[["Runtime"], Awaitable[Any]]]] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def close(self) -> None:

@@ -42,6 +42,9 @@ def build_channels(runtime: Runtime) -> list[Channel]:
 
 def create_app(runtime: Runtime, *, scheduler: bool = True,
                extra_tasks: list[Callable[[asyncio.Event], Awaitable[Any]]] | None = None) -> Starlette:
+    from handlers.senders import install_senders
+
+    install_senders(runtime)
     channels = build_channels(runtime)
     processors = {c.name: c.processor for c in channels if c.processor is not None}
     worker = InboxWorker(runtime.db, processors, clock=runtime.clock)
