@@ -138,7 +138,9 @@ def _parse_entry(kind: str, index: int, raw: Any, fragments: dict[str, str], see
         key = f"signals.{kind}.{entry_id}"
         if entry_id in seen:
             errs.add(f"{key}.id", "duplicate id in this file")
-        seen.add(entry_id)
+            entry_id = None
+        else:
+            seen.add(entry_id)
     for unknown in sorted(set(raw) - ENTRY_KEYS):
         errs.add(f"{key}.{unknown}", f"unknown key; expected one of {', '.join(sorted(ENTRY_KEYS))}")
     if "pattern" not in raw:
