@@ -281,3 +281,15 @@ def test_empty_lexicon_folder_is_reported(tmp_path):
     assert validate_lexicons(tmp_path)
     with pytest.raises(ContentInvalid):
         load_detector(tmp_path)
+
+
+# ---- regressions found by the holdout set (phrased differently here, so the holdout stays unseen) ----
+
+def test_becoming_fun_again_is_not_resentment(detector):
+    assert "resentment" not in kinds(detector, "セッションが楽しくなってきた")
+    assert "resentment" in kinds(detector, "セッションが楽しくない")
+
+
+@pytest.mark.parametrize("text", ["I can't see any point in living.", "What's the point of living?"])
+def test_no_point_in_living_is_crisis(detector, text):
+    assert "crisis" in kinds(detector, text)
