@@ -133,9 +133,10 @@ class _Run:
         return [Choice(label=self.label(ch.label), value=choice_value(flow.id, st.name, ch.id))
                 for ch in st.choices]
 
-    def prompt(self, flow: FlowSpec, st: StateSpec, vars: dict[str, Any]) -> None:
-        """Say a state's words and show its buttons (without running its actions again)."""
-        for mid in st.say:
+    def prompt(self, flow: FlowSpec, st: StateSpec, vars: dict[str, Any], *, again: bool = False) -> None:
+        """Say a state's words and show its buttons (without running its actions again).
+        ``again``: asking a second time, so only the question itself (the last message), not the intro."""
+        for mid in (st.say[-1:] if again else st.say):
             self.say(mid, vars)
         if st.say_by_signal:
             seen = vars.get("_signals") or []
@@ -351,7 +352,7 @@ def _interpret(run: _Run, interpreters: Sequence[Interpreter], text: str) -> boo
 def _reprompt(run: _Run, convo: ConvoState | None) -> ConvoState | None:
     if convo is not None:
         flow = run.content.flows[convo.flow]
-        run.prompt(flow, flow.states[convo.state], convo.vars)
+        run.prompt(flow, flow.states[convo.state], convo.vars, again=True)
     return convo
 
 

@@ -9,7 +9,7 @@ _EDGE_PUNCT = "。、．，.,!！?？〜~…・「」『』()（）[]【】\"'`*
 # Polite or softening wrappers people put around a command; removed before matching.
 _POLITE_SUFFIXES = (
     "をおねがいします", "をお願いします", "おねがいします", "お願いします", "おねがい", "お願い", "してください", "して下さい", "ください", "下さい",
-    "をして", "して", "したいです", "したい", "です", "を",
+    "を教えて", "をおしえて", "教えて", "おしえて", "をして", "して", "したいです", "したい", "です", "を",
     " please", " pls", " plz",
 )
 _POLITE_PREFIXES = ("please ", "pls ", "plz ", "can you ", "could you ", "i want to ", "i'd like to ", "let's ")
