@@ -256,7 +256,7 @@ def test_checkin_with_buttons_and_typed_scores(chat: Chat):
 def test_checkin_rejects_a_score_it_cannot_read(chat: Chat):
     chat.press("go:checkin")
     chat.send("たくさん" if chat.lang == "ja" else "lots")
-    assert chat.ids == ["common.score_invalid", "checkin.intro", "checkin.energy"]
+    assert chat.ids == ["common.score_invalid", "checkin.energy"]  # asked again without the intro
     assert chat.state == "checkin:energy"
 
 
@@ -804,8 +804,8 @@ def test_language_switch_mid_flow(chat: Chat, phrase, lang):
     chat.send(phrase)
     assert chat.lang == lang
     assert chat.effect("set_language").args == {"language": lang}
-    assert chat.ids == ["common.language_set", "independence.intro", "independence.task"]
-    assert chat.texts[0] == chat.content.text("common.language_set", lang)
+    assert chat.ids == ["common.language_set", "independence.task"]
+    assert chat.texts == [chat.content.text("common.language_set", lang), chat.content.text("independence.task", lang)]
     assert chat.state == "independence:task"
 
 
@@ -813,7 +813,7 @@ def test_stop_reminders_and_resume_mid_flow(chat: Chat):
     chat.press("go:client_review")
     chat.send("リマインド停止" if chat.lang == "ja" else "stop reminders")
     assert chat.effect("reminders").args == {"op": "off"}
-    assert chat.ids == ["common.reminders_stopped", "client_review.intro", "client_review.who"]
+    assert chat.ids == ["common.reminders_stopped", "client_review.who"]
     chat.send("再開" if chat.lang == "ja" else "resume")
     assert chat.effect_names() == ["resume"]
     assert chat.state == "client_review:who"
@@ -878,3 +878,25 @@ def test_japanese_text_has_no_stray_spaces_between_sentences():
         assert not re.search(f"{jp} {jp}", m.text["ja"]), m.id
     for n in content.nudges.values():
         assert not re.search(f"{jp} {jp}", n.text["ja"]), n.id
+
+
+# ------------------------------------------------------------------- with the shipped detectors
+
+PLEASING = {"ja": "頼まれると断れなくて、全部引き受けてしまう", "en": "I can't say no to my clients, I say yes to everything"}
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_real_detector_offers_the_no_practice_and_it_runs_to_the_draft(lang):
+    pytest.importorskip("bot.detect")
+    chat = EngineChat(lang=lang, detect=True)
+    chat.send(PLEASING[lang])
+    assert chat.ids == ["noticed.people_pleasing", "offer.people_pleasing"]
+    chat.tap(chat.content.text("offer.accept", lang))
+    assert chat.state == "boundary:request"
+    chat.send(PLEASING[lang])  # the same words as the request: no second notice inside the practice itself
+    assert chat.ids == ["boundary.decide"]
+    chat.tap(chat.content.text("boundary.choice_decline", lang))
+    assert chat.ids[1] == "boundary.draft_no"
+    chat.tap(chat.content.text("boundary.followup_no", lang))
+    assert chat.ids == ["boundary.closing"]  # nothing else was noticed, so nothing else is offered
+    assert chat.state == "idle"
