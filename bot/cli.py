@@ -293,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `bansou content graph boundary | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -184,6 +184,10 @@ class Content:
             return raw
         return _PLACEHOLDER.sub(lambda m: str(values.get(m.group(1), m.group(0))), raw)
 
+    def placeholders(self, message_id: str) -> set[str]:
+        """The ``{names}`` a message needs (the same in every language; the validator checks that)."""
+        return set(_PLACEHOLDER.findall(next(iter(self.messages[message_id].text.values()))))
+
     def nudges_for_theme(self, theme: str) -> list[Nudge]:
         return [n for n in self.nudges.values() if n.theme == theme]
 
@@ -639,7 +643,12 @@ def _validate_links(c: _Collector, content: Content) -> None:
             if a.name == "reminder_preset" and a.arg not in content.presets:
                 c.add(flow.file, f"{key}[{i}]", f"unknown reminder preset {a.arg!r}")
             if a.name == "schedule_followup" and isinstance(a.arg, dict):
-                check_msg(flow.file, f"{key}[{i}].message", a.arg.get("message"))
+                mid = a.arg.get("message")
+                check_msg(flow.file, f"{key}[{i}].message", mid)
+                if mid in messages and content.placeholders(mid) and f"{mid}.plain" not in messages:
+                    c.add(flow.file, f"{key}[{i}].message",
+                          f"{mid!r} uses the user's words ({', '.join(sorted(content.placeholders(mid)))}); add "
+                          f"'{mid}.plain' for users who did not agree to us keeping their words")
                 if a.arg.get("flow") is not None and a.arg.get("flow") not in flows:
                     c.add(flow.file, f"{key}[{i}].flow", f"unknown flow {a.arg.get('flow')!r}")
 
@@ -674,6 +683,9 @@ def _validate_links(c: _Collector, content: Content) -> None:
             check_actions(flow, f"{k}.actions", st.actions)
             if not st.say and not st.say_by_signal and st.waits:
                 c.add(flow.file, k, "a state that waits for the user must say something")
+            if not st.choices and st.text is None and st.next is None:
+                c.add(flow.file, k, "offers no choices, takes no text and has no next: the user would be stuck "
+                                    "(add choices, text, or next: end)")
         _check_reachable(c, flow)
     for nid, n in content.nudges.items():
         if n.flow and n.flow not in flows:

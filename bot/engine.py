@@ -98,8 +98,10 @@ def strongest(signals: Sequence[Signal], *, exclude: Sequence[str] = ()) -> Sign
 class _Run:
     """The mutable scratchpad of one step; discarded when it returns."""
 
-    def __init__(self, content: Content, lang: str, now: datetime, signals: Sequence[Signal]):
+    def __init__(self, content: Content, lang: str, now: datetime, signals: Sequence[Signal], *,
+                 consent_store_text: bool = False):
         self.content = content
+        self.consent_store_text = consent_store_text
         self.lang = lang
         self.now = now
         self.signals = list(signals)
@@ -165,13 +167,24 @@ class _Run:
                 self.effect("reminders", op="pause", until=self.now + parse_duration(a.arg))
             elif a.name == "schedule_followup":
                 after = parse_duration(a.arg["after"])
-                self.effect("schedule_followup", due_at=self.now + after, message_id=a.arg["message"],
-                            flow=a.arg.get("flow"), values={k: v for k, v in vars.items() if not k.startswith("_")})
+                message_id, values = self.followup_message(a.arg["message"], vars)
+                self.effect("schedule_followup", due_at=self.now + after, message_id=message_id,
+                            flow=a.arg.get("flow"), values=values)
             elif a.name == "clear_vars":
                 for k in [k for k in vars if not k.startswith("_")]:
                     vars.pop(k)
             else:  # export_data, delete_data, resume
                 self.effect(a.name)
+
+    def followup_message(self, message_id: str, vars: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The follow-up to schedule and the values it needs. The user's own words travel with it only
+        when they agreed to us keeping their words; otherwise the ``.plain`` wording is used."""
+        needed = self.content.placeholders(message_id)
+        if not needed:
+            return message_id, {}
+        if self.consent_store_text:
+            return message_id, {k: vars[k] for k in needed if k in vars}
+        return f"{message_id}.plain", {}
 
     def resolve(self, flow: FlowSpec, target: str | None) -> tuple[FlowSpec, str] | None:
         """A transition target → (flow, state); None means the flow ends."""
@@ -270,7 +283,7 @@ def _match_choice(run: _Run, st: StateSpec, text: str):
 def step(*, content: Content, convo: ConvoState | None, inbound: Inbound, signals: Sequence[Signal],
          user: UserView, now: datetime, interpreters: Sequence[Interpreter | Callable] = ()) -> StepResult:
     """Advance one user's conversation by one inbound message. Pure: no I/O, clock passed in."""
-    run = _Run(content, user.language, now, signals)
+    run = _Run(content, user.language, now, signals, consent_store_text=user.consent_store_text)
     convo = _live(run, convo, inbound)
     new = _dispatch(run, convo, inbound, user, interpreters)
     return StepResult(convo=new, replies=run.replies, effects=run.effects, language=run.lang)
@@ -314,10 +327,16 @@ def _dispatch(run: _Run, convo: ConvoState | None, inbound: Inbound, user: UserV
     if inbound.kind == "choice" and inbound.choice:
         return _choice(run, convo, inbound.choice)
     text = inbound.text or ""
+    if convo is not None:
+        st = run.content.flows[convo.flow].states[convo.state]
+        ch = _match_choice(run, st, text)
+        if ch is not None:  # a typed button label wins over a command that happens to read the same
+            return _take_choice(run, run.content.flows[convo.flow], st, ch, dict(convo.vars))
     matched = match_command(run.content, text)
     if matched and matched[0] == "command":
         return _command(run, convo, matched[1])
-    if matched:
+    answering = convo is not None and run.content.flows[convo.flow].states[convo.state].text is not None
+    if matched and not answering:  # a flow's entry phrase typed as an answer is just an answer
         return run.start(matched[1])
     if user.is_new and convo is None:
         return run.start("onboarding")

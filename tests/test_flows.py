@@ -307,6 +307,7 @@ def test_boundary_decline_draft_and_followup(chat: Chat):
         assert "いただき" in draft and "存じます" in draft  # 敬語
     assert chat.state == "boundary:followup_offer"
 
+    chat.consent = True  # the user agreed to us keeping their words, so the follow-up may quote them
     chat.pick("boundary.followup_yes")
     followup = chat.effect("schedule_followup")
     assert followup.args == {"due_at": T0 + timedelta(days=2), "message_id": "boundary.followup",
@@ -745,6 +746,8 @@ def _flow_ids():
 @pytest.mark.parametrize("flow_id", _flow_ids())
 def test_every_flow_expires_after_its_timeout(chat: Chat, flow_id):
     flow = chat.content.flows[flow_id]
+    if not any(st.waits for st in flow.states.values()):
+        pytest.skip(f"{flow_id} says its piece and ends; it never waits, so it cannot lapse")
     chat.press(f"go:{flow_id}")
     assert chat.state.startswith(f"{flow_id}:")
     chat.wait(seconds=flow.timeout.total_seconds() - 60)
@@ -900,3 +903,15 @@ def test_real_detector_offers_the_no_practice_and_it_runs_to_the_draft(lang):
     chat.tap(chat.content.text("boundary.followup_no", lang))
     assert chat.ids == ["boundary.closing"]  # nothing else was noticed, so nothing else is offered
     assert chat.state == "idle"
+
+
+def test_a_boundary_follow_up_never_carries_words_the_user_did_not_agree_to_keep():
+    chat = Chat("en", consent=False)
+    chat.send("practise saying no")
+    chat.send("Rewrite their whole website for free")
+    chat.pick("boundary.choice_decline")
+    chat.pick("boundary.followup_yes")
+    followup = chat.effect("schedule_followup")
+    assert followup.args["message_id"] == "boundary.followup.plain"
+    assert followup.args["values"] == {}
+    assert "website" not in chat.content.text("boundary.followup.plain", "en")
