@@ -84,6 +84,10 @@ class InboxProcessor(Protocol):
         """Send the parcel; raise DeliveryError on failure."""
 
 
+# Observers of enqueue (metrics): called as ``listener(db, platform, new)`` once per event after commit.
+enqueue_listeners: list[Callable[[Database, str, bool], None]] = []
+
+
 async def enqueue(db: Database, events: Sequence[IncomingEvent], *, now: datetime) -> int:
     """Store events in one transaction, skipping ones already stored; returns how many were new."""
     if not events:
@@ -96,12 +100,15 @@ async def enqueue(db: Database, events: Sequence[IncomingEvent], *, now: datetim
              "status": "pending", "attempts": 0, "received_at": now} for e in events]
     stmt = insert(InboxEvent).on_conflict_do_nothing(index_elements=["platform", "event_id"])
     async with db.session() as session:
-        new = 0
+        fresh: list[bool] = []
         for row in rows:  # one statement per row so rowcount tells us which were new
             result = await session.execute(stmt.values(**row))
-            new += result.rowcount or 0
+            fresh.append(bool(result.rowcount))
         await session.commit()
-    return new
+    for listener in enqueue_listeners:
+        for event, is_new in zip(events, fresh):
+            listener(db, event.platform, is_new)
+    return sum(fresh)
 
 
 class InboxWorker:
@@ -194,6 +201,7 @@ class InboxWorker:
             ev.status = "ignored"
             ev.finished_at = self.clock()
             ev.payload = _redacted(ev.payload)
+            await _forget_if_deleted(session, ev)
             await session.commit()
             self._notify(ev, "ignored")
             return False
@@ -240,6 +248,7 @@ class InboxWorker:
             ev = await s.get(InboxEvent, event_id)
             ev.status, ev.finished_at, ev.error = status, self.clock(), error
             ev.payload, ev.replies = _redacted(ev.payload), None
+            await _forget_if_deleted(s, ev)
             await s.commit()
             self._notify(ev, status)
 
@@ -265,6 +274,18 @@ class InboxWorker:
         async with self.db.session() as session:
             rows = await session.execute(select(InboxEvent.status, func.count()).group_by(InboxEvent.status))
             return {status: n for status, n in rows}
+
+
+async def _forget_if_deleted(session: AsyncSession, ev: InboxEvent) -> None:
+    """A finished event of someone with no user row (they just deleted their data, or never became a
+    user) keeps its id for redelivery detection but no longer says whose it was."""
+    from bot.store.models import User
+
+    platform, _, user_id = ev.user_key.partition(":")
+    exists = (await session.execute(
+        select(User.id).where(User.platform == platform, User.platform_user_id == user_id))).first()
+    if exists is None:
+        ev.user_key = f"{platform}:forgotten-{uuid.uuid4().hex}"
 
 
 def _redacted(payload: dict[str, Any] | None) -> dict[str, Any]:

@@ -31,6 +31,9 @@ class Runtime:
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def close(self) -> None:
+        unhook = self.extras.pop("metrics_unhook", None)
+        if unhook is not None:
+            unhook()
         for sender in self.senders.values():
             close = getattr(sender, "close", None)
             if close is not None:
@@ -49,6 +52,10 @@ def load_core(settings: Settings) -> tuple[Content, Any]:
 
 def _install_domains(runtime: Runtime) -> None:
     """Let each domain beyond the core register its interpreters and effect handlers."""
+    from bot import metrics, retention
+
+    metrics.install(runtime)
+    retention.install(runtime)
 
 
 async def build_runtime(settings: Settings | None = None, *, clock: Callable[[], datetime] = utcnow,

@@ -46,8 +46,12 @@ def create_app(runtime: Runtime, *, scheduler: bool = True,
 
     install_senders(runtime)
     channels = build_channels(runtime)
-    processors = {c.name: c.processor for c in channels if c.processor is not None}
+    from bot.metrics import metrics_of, watch_inbox
+
+    metrics = metrics_of(runtime)
+    processors = {c.name: metrics.wrap_processor(c.name, c.processor) for c in channels if c.processor is not None}
     worker = InboxWorker(runtime.db, processors, clock=runtime.clock)
+    watch_inbox(runtime, worker)
     runtime.extras["inbox"] = worker
     runtime.extras["channels"] = {c.name: c for c in channels}
 

@@ -29,6 +29,12 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "postgres_only: runs only in the PostgreSQL pass")
 
 
+def pytest_sessionfinish(session, exitstatus):
+    template = _template_ready.pop("template", None)
+    if template:
+        asyncio.run(_pg_drop(_pg_admin_url(template)))
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if BACKEND == "sqlite" and item.get_closest_marker("postgres_only"):
@@ -79,18 +85,20 @@ async def _pg_fresh_database() -> str:
 
     admin = _pg_admin_url().replace("postgresql://", "postgres://")
     if "template" not in _template_ready:
+        # One template per test session (several sessions may share the server at once).
+        template = f"bansou_tpl_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         conn = await asyncpg.connect(admin)
         try:
-            await conn.execute("DROP DATABASE IF EXISTS bansou_template")
-            await conn.execute("CREATE DATABASE bansou_template")
+            await conn.execute(f'CREATE DATABASE "{template}"')
         finally:
             await conn.close()
-        await upgrade(_pg_admin_url("bansou_template"))
-        _template_ready["template"] = "bansou_template"
+        await upgrade(_pg_admin_url(template))
+        _template_ready["template"] = template
+    template = _template_ready["template"]
     name = "t_" + uuid.uuid4().hex[:16]
     conn = await asyncpg.connect(admin)
     try:
-        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE bansou_template')
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     finally:
         await conn.close()
     return _pg_admin_url(name)
