@@ -1,0 +1,44 @@
+"""LINE adapter: ``POST /line/webhook`` into the durable inbox, replies through the Messaging API.
+
+``build_channel(runtime)`` mounts it when LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN are
+set (None otherwise); ``build_sender(runtime)`` gives reminders a push sender. Both share one SDK
+client (``runtime.extras["line_api"]``), pointed at LINE_API_BASE_URL.
+"""
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from bot.runtime import Runtime
+from handlers.channel import Channel
+from handlers.line.api import LineApi, LineSender
+from handlers.line.processor import LineProcessor
+from handlers.line.webhook import make_endpoint
+
+
+def line_api(runtime: Runtime) -> LineApi:
+    """The process's one LINE client."""
+    api = runtime.extras.get("line_api")
+    if api is None:
+        api = runtime.extras["line_api"] = LineApi(runtime.settings)
+    return api
+
+
+def build_sender(runtime: Runtime) -> LineSender | None:
+    """A push sender for reminders, or None when LINE is off."""
+    if not runtime.settings.line_enabled:
+        return None
+    return LineSender(line_api(runtime))
+
+
+def build_channel(runtime: Runtime) -> Channel | None:
+    """The LINE channel (webhook route, inbox processor), or None when LINE is off."""
+    if not runtime.settings.line_enabled:
+        return None
+    api = line_api(runtime)
+    return Channel(name="line",
+                   routes=[Route("/line/webhook", make_endpoint(runtime), methods=["POST"])],
+                   processor=LineProcessor(runtime, api),
+                   on_stop=[api.close])
+
+
+__all__ = ["build_channel", "build_sender", "LineSender", "LineApi", "LineProcessor"]

@@ -1,0 +1,207 @@
+"""Talking to the LINE Messaging API through the official async SDK, with LINE's failure modes
+turned into ``DeliveryError``s the inbox understands.
+
+* reply (free of quota) with the event's reply token; a used or expired token ("Invalid reply
+  token") falls back to push;
+* push carries ``X-Line-Retry-Key``: a retried push is never delivered twice, and LINE's 409 for an
+  already-accepted key means it went out;
+* 5xx, rate-limit 429 and network errors are retryable (with Retry-After when given); the
+  monthly-quota 429 and other 4xx are final.
+"""
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import uuid
+from collections import OrderedDict
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import aiohttp
+from linebot.v3.messaging import (
+    AsyncApiClient,
+    AsyncMessagingApi,
+    Configuration,
+    PushMessageRequest,
+    ReplyMessageRequest,
+)
+from linebot.v3.messaging.exceptions import ApiException
+
+from bot.delivery import Delivery, DeliveryError
+from bot.settings import Settings
+from bot.types import Reply
+from handlers.line.events import profile_language
+from handlers.line.messages import batches, to_line_messages
+
+log = logging.getLogger("bansou.line")
+
+REQUEST_TIMEOUT = 10.0
+PROFILE_TIMEOUT = 3.0
+MONTHLY_LIMIT = "monthly limit"
+INVALID_REPLY_TOKEN = "invalid reply token"
+_PROGRESS_MAX = 10_000
+
+
+class ReplyTokenUnusable(Exception):
+    """LINE refused the reply token (used or expired): push instead."""
+
+
+def batch_retry_key(key: str, index: int) -> str:
+    """The retry key of request ``index`` of a send: the key itself first, then UUIDs derived from it."""
+    if index == 0:
+        return key
+    try:
+        base = uuid.UUID(key)
+    except ValueError:
+        base = uuid.uuid5(uuid.NAMESPACE_URL, key)
+    return str(uuid.uuid5(base, f"batch:{index}"))
+
+
+def _line_message(body: Any) -> str:
+    """The ``message`` of a LINE error body (never user text), shortened."""
+    if isinstance(body, (bytes, bytearray)):
+        body = body.decode("utf-8", "replace")
+    try:
+        data = json.loads(body) if isinstance(body, str) else {}
+    except json.JSONDecodeError:
+        return (body or "")[:200]
+    msg = data.get("message") if isinstance(data, dict) else None
+    return str(msg)[:200] if msg else ""
+
+
+def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Retry-After as seconds: delta-seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max((when - (now or datetime.now(timezone.utc))).total_seconds(), 0.0)
+
+
+def delivery_error(exc: ApiException, *, op: str) -> DeliveryError:
+    """Classify a LINE API failure: retryable (5xx, rate limit) or final (quota, other 4xx)."""
+    status = int(exc.status or 0)
+    message = _line_message(exc.body)
+    headers = exc.headers or {}
+    retry_after = retry_after_seconds(headers.get("Retry-After"))
+    if status == 429 and MONTHLY_LIMIT in message.lower():
+        return DeliveryError(f"LINE {op}: monthly message quota reached", retryable=False, status=429)
+    if status == 429 or status >= 500:
+        return DeliveryError(f"LINE {op} {status}: {message or exc.reason}", retryable=True,
+                             retry_after=retry_after, status=status)
+    return DeliveryError(f"LINE {op} {status}: {message or exc.reason}", retryable=False, status=status)
+
+
+class LineApi:
+    """One SDK client per process, made on first use inside the running event loop."""
+
+    def __init__(self, settings: Settings):
+        self.configuration = Configuration(host=settings.line_api_base_url.rstrip("/"),
+                                           access_token=settings.line_channel_access_token)
+        self._client: AsyncApiClient | None = None
+        self._api: AsyncMessagingApi | None = None
+        # Requests of a multi-request send already accepted, by retry key, so a retry after a later
+        # request failed does not send them again (the reply API has no retry key of its own).
+        self._progress: OrderedDict[str, set[int]] = OrderedDict()
+
+    @property
+    def api(self) -> AsyncMessagingApi:
+        if self._api is None:
+            self._client = AsyncApiClient(self.configuration)
+            self._api = AsyncMessagingApi(self._client)
+        return self._api
+
+    async def close(self) -> None:
+        client, self._client, self._api = self._client, None, None
+        if client is not None:
+            await client.close()
+
+    async def reply(self, reply_token: str, messages: list[dict[str, Any]]) -> None:
+        request = ReplyMessageRequest.from_dict({"replyToken": reply_token, "messages": messages})
+        try:
+            await self.api.reply_message(request, _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as exc:
+            if exc.status == 400 and INVALID_REPLY_TOKEN in _line_message(exc.body).lower():
+                raise ReplyTokenUnusable() from None
+            raise delivery_error(exc, op="reply") from None
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise DeliveryError(f"LINE reply: {type(exc).__name__}", retryable=True) from None
+
+    async def push(self, to: str, messages: list[dict[str, Any]], *, retry_key: str) -> None:
+        request = PushMessageRequest.from_dict({"to": to, "messages": messages})
+        try:
+            await self.api.push_message(request, x_line_retry_key=retry_key, _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as exc:
+            if exc.status == 409:
+                log.info("LINE push already accepted for this retry key", extra={"status": 409})
+                return
+            raise delivery_error(exc, op="push") from None
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise DeliveryError(f"LINE push: {type(exc).__name__}", retryable=True) from None
+
+    async def send(self, *, to: str, messages: Sequence[dict[str, Any]], retry_key: str,
+                   reply_token: str | None = None) -> None:
+        """Send ``messages`` in order, five per request: the first request by reply when there is a
+        usable token, everything else by push with a per-request retry key."""
+        done = self._progress.get(retry_key) or set()
+        for index, batch in enumerate(batches(messages)):
+            if index in done:
+                continue
+            if index == 0 and reply_token:
+                try:
+                    await self.reply(reply_token, batch)
+                    self._mark(retry_key, done, index)
+                    continue
+                except ReplyTokenUnusable:
+                    log.info("LINE reply token unusable, pushing instead", extra={"reason": "invalid reply token"})
+            await self.push(to, batch, retry_key=batch_retry_key(retry_key, index))
+            self._mark(retry_key, done, index)
+        self._progress.pop(retry_key, None)
+
+    def _mark(self, key: str, done: set[int], index: int) -> None:
+        done.add(index)
+        self._progress[key] = done
+        self._progress.move_to_end(key)
+        while len(self._progress) > _PROGRESS_MAX:
+            self._progress.popitem(last=False)
+
+    async def profile_language(self, user_id: str) -> str | None:
+        """'ja' or 'en' from the user's LINE profile; None on any failure (onboarding goes on)."""
+        try:
+            profile = await self.api.get_profile(user_id, _request_timeout=PROFILE_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001 - a profile is a nicety, never a blocker
+            log.warning("LINE profile unavailable", extra={"error": type(exc).__name__,
+                                                          "status": getattr(exc, "status", None)})
+            return None
+        return profile_language(getattr(profile, "language", None))
+
+
+class LineSender:
+    """Pushes replies to a LINE user (reminders): ``delivery.idempotency_key`` is the retry key."""
+
+    platform = "line"
+
+    def __init__(self, api: LineApi):
+        self.line = api
+
+    async def send(self, delivery: Delivery, replies: Sequence[Reply]) -> None:
+        messages = to_line_messages(replies)
+        if not messages:
+            return
+        to = delivery.context.get("to") or delivery.user.user_id
+        await self.line.send(to=to, messages=messages, retry_key=delivery.idempotency_key)
+
+    async def close(self) -> None:
+        await self.line.close()

@@ -1,0 +1,149 @@
+"""LINE webhook bodies (pure): signature check, which events we keep, and event → ``Inbound``.
+
+Routing keys: a one-to-one user is ``line:<userId>``; a group or a multi-person chat is
+``line:group:<groupId>`` / ``line:room:<roomId>`` (they only ever get the one-to-one notice).
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.inbox import IncomingEvent
+from bot.types import Inbound, UserKey
+
+PLATFORM = "line"
+# Message types we cannot read; the engine answers them with a short note and keeps the flow.
+UNSUPPORTED_MESSAGES = frozenset({"sticker", "image", "video", "audio", "file", "location"})
+# Event types we act on, per source.
+USER_EVENTS = frozenset({"message", "postback", "follow", "unfollow"})
+GROUP_EVENTS = frozenset({"message", "join"})
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The X-Line-Signature LINE sends: base64 of HMAC-SHA256 over the raw body, keyed by the channel secret."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def signature_ok(body: bytes, signature: str | None, secret: str) -> bool:
+    """Constant-time check of ``signature`` against the body."""
+    if not signature:
+        return False
+    return hmac.compare_digest(sign(body, secret).encode(), signature.strip().encode())
+
+
+class BadWebhook(ValueError):
+    """The body is not a LINE webhook; ``reason`` is short and safe to send back."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def parse_callback(body: bytes) -> list[dict[str, Any]]:
+    """The events in a webhook body; raises BadWebhook for malformed JSON or the wrong shape."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadWebhook("malformed JSON") from None
+    if not isinstance(data, dict) or not isinstance(data.get("events"), list):
+        raise BadWebhook("expected a JSON object with an 'events' array")
+    if not all(isinstance(e, dict) for e in data["events"]):
+        raise BadWebhook("every event must be a JSON object")
+    return data["events"]
+
+
+def route_key(event: dict[str, Any]) -> str | None:
+    """Whose inbox queue the event joins, or None when it has no usable source."""
+    source = event.get("source")
+    if not isinstance(source, dict):
+        return None
+    kind = source.get("type")
+    if kind == "user" and isinstance(source.get("userId"), str):
+        return f"{PLATFORM}:{source['userId']}"
+    if kind == "group" and isinstance(source.get("groupId"), str):
+        return f"{PLATFORM}:group:{source['groupId']}"
+    if kind == "room" and isinstance(source.get("roomId"), str):
+        return f"{PLATFORM}:room:{source['roomId']}"
+    return None
+
+
+def is_group(event: dict[str, Any]) -> bool:
+    return (event.get("source") or {}).get("type") in ("group", "room")
+
+
+def push_target(event: dict[str, Any]) -> str:
+    """The ``to`` of a push answering this event: the user, group or room id."""
+    source = event["source"]
+    return source.get("groupId") or source.get("roomId") or source["userId"]
+
+
+def event_id(event: dict[str, Any]) -> str:
+    """``webhookEventId``, or (for a body without one) a digest of the event, stable across redeliveries."""
+    wid = event.get("webhookEventId")
+    if isinstance(wid, str) and wid:
+        return wid
+    canonical = json.dumps({k: v for k, v in event.items() if k != "deliveryContext"}, sort_keys=True)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Sorted:
+    """A webhook's events: the ones to store, and the types of those left aside (for the log)."""
+
+    keep: list[IncomingEvent]
+    skipped: list[str]
+
+
+def sort_events(events: Iterable[dict[str, Any]]) -> Sorted:
+    """Pick the events we act on: user messages, postbacks, follows and unfollows; group and room
+    messages and joins (for the one-to-one notice). Standby-mode events belong to another module."""
+    keep, skipped = [], []
+    for event in events:
+        etype = str(event.get("type", "?"))[:32]
+        key = route_key(event)
+        wanted = GROUP_EVENTS if is_group(event) else USER_EVENTS
+        if key is None or etype not in wanted or event.get("mode") == "standby":
+            skipped.append(etype)
+            continue
+        keep.append(IncomingEvent(platform=PLATFORM, event_id=event_id(event), user_key=key, payload=event))
+    return Sorted(keep=keep, skipped=skipped)
+
+
+def to_inbound(event: dict[str, Any], *, received_at: datetime, event_id: str | None = None,
+               lang_hint: str | None = None) -> Inbound | None:
+    """The core's view of a one-to-one event, or None for one we don't act on."""
+    key = route_key(event)
+    if key is None or is_group(event):
+        return None
+    user = UserKey(PLATFORM, key.split(":", 1)[1])
+    etype = event.get("type")
+    common = dict(user=user, received_at=received_at, event_id=event_id)
+    if etype == "message":
+        message = event.get("message") or {}
+        if message.get("type") == "text" and isinstance(message.get("text"), str):
+            return Inbound(kind="text", text=message["text"], **common)
+        return Inbound(kind="unsupported", **common)
+    if etype == "postback":
+        data = (event.get("postback") or {}).get("data")
+        if not isinstance(data, str) or not data:
+            return None
+        return Inbound(kind="choice", choice=data, **common)
+    if etype == "follow":
+        return Inbound(kind="follow", lang_hint=lang_hint, **common)
+    if etype == "unfollow":
+        return Inbound(kind="unfollow", **common)
+    return None
+
+
+def profile_language(language: str | None) -> str | None:
+    """'ja' or 'en' from a LINE profile's language tag (e.g. 'en-US'), else None."""
+    if not language:
+        return None
+    base = language.replace("_", "-").split("-", 1)[0].lower()
+    return base if base in ("ja", "en") else None
