@@ -1,0 +1,466 @@
+"""One dispatch pass: plan the slots that fell due, claim due outbox rows, send, record.
+
+A pass is safe to run from several processes at once:
+* planning moves each person's ``next_due_at`` with a compare-and-set (and, on PostgreSQL,
+  under ``FOR UPDATE SKIP LOCKED``), and outbox rows are unique per (user, slot);
+* claiming flips ``pending → sending`` in one UPDATE whose sub-select uses ``FOR UPDATE SKIP
+  LOCKED`` on PostgreSQL; on SQLite the UPDATE itself is the compare-and-set (``WHERE
+  status = 'pending'``), and SQLite runs one writer at a time;
+* a worker that dies mid-send leaves rows in ``sending``; after ``lease`` they are pending
+  again and re-sent with the SAME idempotency key (the row's UUID), so the platform drops
+  the duplicate.
+Sends run concurrently under a token bucket (``settings.reminder_rate_per_second``) while the
+next batch is claimed and the previous one recorded.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+
+from bot.content import Content
+from bot.delivery import Delivery, DeliveryError
+from bot.inbox import backoff_delay
+from bot.reminders.models import NudgeHistory, ReminderOutbox, ReminderPrefs
+from bot.reminders.picker import SIGNAL_WINDOW, ThemeRound, pick_nudge
+from bot.reminders.planner import (
+    Decision, PlanState, UserState, decide, parse_hhmm, plan_due_slots, zone,
+)
+from bot.reminders.ratelimit import TokenBucket
+from bot.reminders.service import schedule_of
+from bot.store.models import Conversation, SignalRecord, User
+from bot.types import Choice, Reply, UserKey
+
+log = logging.getLogger("bansou.reminders")
+
+OUTBOX = ReminderOutbox.__table__
+PREFS = ReminderPrefs.__table__
+MIN_RETRY_DELAY = 1.0
+
+
+@dataclass(slots=True)
+class PassResult:
+    """What one pass did."""
+
+    planned: int = 0
+    sent: int = 0
+    skipped: int = 0
+    failed: int = 0
+    postponed: int = 0
+    retrying: int = 0
+
+    def summary(self) -> str:
+        return (f"sent {self.sent}, skipped {self.skipped}, failed {self.failed} "
+                f"(planned {self.planned}, postponed {self.postponed}, retrying {self.retrying})")
+
+
+@dataclass(slots=True)
+class _Job:
+    row_id: str
+    user_id: int
+    kind: str
+    attempts: int
+    user: UserKey
+    reply: Reply
+    context: dict[str, Any]
+    nudge: tuple[str, str, int] | None = None  # (nudge id, theme, round) to record when sent
+
+
+@dataclass(slots=True)
+class _Outcome:
+    job: _Job
+    status: str  # sent | retry | failed
+    error: str | None = None
+    retry_after: float | None = None
+
+
+@dataclass(slots=True)
+class _Batch:
+    claimed: int
+    jobs: list[_Job] = field(default_factory=list)
+
+
+def answer_choices(content: Content, lang: str, outbox_id: str, flow: str | None) -> tuple[Choice, ...]:
+    """The one-tap answers under a reminder: done, later, and talk (opening ``flow``)."""
+    ui = content.ui
+    choices = [Choice(content.text(ui["nudge_button_done"], lang), f"nudge:{outbox_id}:done"),
+               Choice(content.text(ui["nudge_button_later"], lang), f"nudge:{outbox_id}:later")]
+    if flow and flow in content.flows:
+        choices.append(Choice(content.text(ui["nudge_button_talk"], lang), f"nudge:{outbox_id}:talk:{flow}"))
+    return tuple(choices)
+
+
+def backoff_choices(content: Content, lang: str) -> tuple[Choice, ...]:
+    return (Choice(content.text("reminders.backoff_keep", lang), "go:reminder_checkin"),
+            Choice(content.text("reminders.backoff_change", lang), "go:settings"),
+            Choice(content.text("reminders.backoff_stop", lang), "cmd:stop_reminders"))
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Dispatcher:
+    """Runs dispatch passes against the database and ``runtime.senders``."""
+
+    def __init__(self, runtime, *, rng: random.Random | None = None, worker_id: str | None = None,
+                 batch_size: int = 500, concurrency: int = 200, rate_per_second: float | None = None,
+                 max_attempts: int = 5, lease: timedelta = timedelta(minutes=5)):
+        self.runtime = runtime
+        self.db = runtime.db
+        self.content: Content = runtime.content
+        self.settings = runtime.settings
+        self.clock = runtime.clock
+        self.rng = rng or random.Random()
+        self.worker_id = worker_id or default_worker_id()
+        self.batch_size = batch_size
+        self.concurrency = concurrency
+        self.max_attempts = max_attempts
+        self.lease = lease
+        self.grace = timedelta(hours=self.settings.reminder_grace_hours)
+        self.bucket = TokenBucket.for_cap(rate_per_second or self.settings.reminder_rate_per_second)
+        self.lock = asyncio.Lock()
+        self._pg = not self.db.is_sqlite
+
+    # ------------------------------------------------------------------------------ a pass
+    async def run_pass(self, now: datetime | None = None) -> PassResult:
+        """Plan, claim, send and record everything due at ``now`` (default: the runtime's clock)."""
+        async with self.lock:
+            now = now or self.clock()
+            result = PassResult()
+            result.planned = await self.plan(now, result)
+            await self.reclaim_stale(now)
+            batch = await self._claim_and_prepare(now, result)
+            to_record: list[_Outcome] | None = None
+            while batch.claimed:
+                sending = asyncio.create_task(self._send_all(batch.jobs))
+                try:
+                    if to_record is not None:
+                        await self._record(to_record, now, result)
+                    following = await self._claim_and_prepare(now, result)
+                finally:
+                    to_record = await sending
+                batch = following
+            if to_record is not None:
+                await self._record(to_record, now, result)
+            if result.sent or result.failed or result.skipped:
+                log.info("reminder pass", extra={"sent": result.sent, "skipped": result.skipped,
+                                                 "failed": result.failed, "postponed": result.postponed})
+            return result
+
+    # ---------------------------------------------------------------------------- planning
+    async def plan(self, now: datetime, result: PassResult) -> int:
+        """Materialise every slot due by ``now`` into outbox rows; returns how many will be sent."""
+        planned = 0
+        while True:
+            async with self.db.session() as s:
+                q = (select(PREFS.c.user_id, PREFS.c.days, PREFS.c.time_of_day, PREFS.c.paused_until,
+                            PREFS.c.next_due_at, PREFS.c.frequency_factor, PREFS.c.slot_seq,
+                            PREFS.c.backoff_asked_at, User.timezone)
+                     .join(User, User.id == PREFS.c.user_id)
+                     .where(PREFS.c.enabled.is_(True), PREFS.c.next_due_at <= now, User.active.is_(True),
+                            User.crisis_paused_at.is_(None))
+                     .order_by(PREFS.c.next_due_at).limit(self.batch_size))
+                if self._pg:
+                    q = q.with_for_update(of=PREFS, skip_locked=True)
+                due = (await s.execute(q)).all()
+                if not due:
+                    return planned
+                ignored = await self._ignored_counts(s, [r.user_id for r in due])
+                moves, rows = [], []
+                for r in due:
+                    state = PlanState(next_due_at=r.next_due_at, frequency_factor=r.frequency_factor,
+                                      slot_seq=r.slot_seq, backoff_asked_at=r.backoff_asked_at)
+                    sched = schedule_of(_PrefsView(r.days, r.time_of_day, r.paused_until))
+                    plan = plan_due_slots(state, sched, zone(r.timezone, self.settings.default_timezone), now=now,
+                                          grace=self.grace, ignored=ignored.get(r.user_id, 0))
+                    st = plan.state
+                    moves.append({"b_uid": r.user_id, "b_old": r.next_due_at, "b_next": st.next_due_at,
+                                  "b_factor": st.frequency_factor, "b_seq": st.slot_seq,
+                                  "b_streak": st.ignored_streak, "b_asked": st.backoff_asked_at, "b_now": now})
+                    for p in plan.rows:
+                        rows.append({"id": str(uuid.uuid4()), "user_id": r.user_id, "kind": p.kind,
+                                     "slot_key": f"slot:{p.slot_at.strftime('%Y%m%dT%H%M%SZ')}",
+                                     "slot_at": p.slot_at, "due_at": p.slot_at, "status": p.status,
+                                     "attempts": 0, "reason": p.reason, "created_at": now})
+                won = await self._move_prefs(s, moves)
+                rows = [row for row in rows if row["user_id"] in won]
+                if rows:
+                    await s.execute(insert(OUTBOX), rows)
+                await s.commit()
+            for row in rows:
+                if row["status"] == "pending":
+                    planned += 1
+                else:
+                    result.skipped += 1
+
+    async def _move_prefs(self, s, moves: list[dict]) -> set[int]:
+        """Advance next_due_at with a compare-and-set; the user ids whose move this pass won."""
+        stmt = (update(PREFS)
+                .where(PREFS.c.user_id == bindparam("b_uid"), PREFS.c.next_due_at == bindparam("b_old"))
+                .values(next_due_at=bindparam("b_next"), frequency_factor=bindparam("b_factor"),
+                        slot_seq=bindparam("b_seq"), ignored_streak=bindparam("b_streak"),
+                        backoff_asked_at=bindparam("b_asked"), updated_at=bindparam("b_now")))
+        if self._pg:  # rows are locked FOR UPDATE by this transaction: every move is ours
+            await s.execute(stmt, moves)
+            return {m["b_uid"] for m in moves}
+        res = await s.execute(stmt, moves)
+        if res.rowcount == len(moves):
+            return {m["b_uid"] for m in moves}
+        await s.rollback()  # someone else moved some of them: find out which, one by one
+        won = set()
+        for m in moves:
+            if (await s.execute(stmt, m)).rowcount == 1:
+                won.add(m["b_uid"])
+        return won
+
+    async def _ignored_counts(self, s, user_ids: list[int]) -> dict[int, int]:
+        """Reminders sent since the person last wrote, tapped, or re-chose their reminders."""
+        o = OUTBOX
+        q = (select(o.c.user_id, func.count())
+             .join(User, User.id == o.c.user_id).join(PREFS, PREFS.c.user_id == o.c.user_id)
+             .where(o.c.user_id.in_(user_ids), o.c.status == "sent", o.c.kind.in_(("nudge", "followup")),
+                    or_(User.last_message_at.is_(None), o.c.sent_at > User.last_message_at),
+                    or_(PREFS.c.streak_reset_at.is_(None), o.c.sent_at > PREFS.c.streak_reset_at),
+                    or_(PREFS.c.backoff_asked_at.is_(None), o.c.sent_at > PREFS.c.backoff_asked_at))
+             .group_by(o.c.user_id))
+        return {uid: n for uid, n in (await s.execute(q)).all()}
+
+    # ---------------------------------------------------------------------------- claiming
+    async def reclaim_stale(self, now: datetime) -> int:
+        """Rows left in ``sending`` by a worker that died go back to pending (same idempotency key)."""
+        async with self.db.session() as s:
+            res = await s.execute(update(OUTBOX).where(OUTBOX.c.status == "sending",
+                                                       OUTBOX.c.claimed_at < now - self.lease)
+                                  .values(status="pending", claimed_by=None))
+            await s.commit()
+            return res.rowcount or 0
+
+    async def claim(self, now: datetime) -> list[Any]:
+        """Take up to ``batch_size`` due pending rows for this worker, atomically."""
+        sub = (select(OUTBOX.c.id).where(OUTBOX.c.status == "pending", OUTBOX.c.due_at <= now)
+               .order_by(OUTBOX.c.due_at).limit(self.batch_size))
+        if self._pg:
+            sub = sub.with_for_update(skip_locked=True)
+        stmt = (update(OUTBOX).where(OUTBOX.c.id.in_(sub), OUTBOX.c.status == "pending")
+                .values(status="sending", claimed_by=self.worker_id, claimed_at=now)
+                .returning(OUTBOX.c.id, OUTBOX.c.user_id, OUTBOX.c.kind, OUTBOX.c.attempts, OUTBOX.c.due_at,
+                           OUTBOX.c.nudge_id, OUTBOX.c.message_id, OUTBOX.c.flow, OUTBOX.c["values"]))
+        async with self.db.session() as s:
+            rows = (await s.execute(stmt)).all()
+            await s.commit()
+        return list(rows)
+
+    async def _claim_and_prepare(self, now: datetime, result: PassResult) -> _Batch:
+        claimed = await self.claim(now)
+        if not claimed:
+            return _Batch(0)
+        return _Batch(len(claimed), await self._prepare(claimed, now, result))
+
+    async def _prepare(self, claimed: list[Any], now: datetime, result: PassResult) -> list[_Job]:
+        """Decide each claimed row (send, postpone, skip) and render what will be sent."""
+        ids = sorted({r.user_id for r in claimed})
+        async with self.db.session() as s:
+            users = {u.id: u for u in (await s.execute(
+                select(User.id, User.platform, User.platform_user_id, User.language, User.timezone, User.active,
+                       User.crisis_paused_at, User.last_message_at, User.platform_meta)
+                .where(User.id.in_(ids)))).all()}
+            convos = dict((await s.execute(select(Conversation.user_id, Conversation.expires_at)
+                                           .where(Conversation.user_id.in_(ids)))).all())
+            prefs = {p.user_id: p for p in (await s.execute(
+                select(PREFS.c.user_id, PREFS.c.enabled, PREFS.c.paused_until, PREFS.c.quiet_start,
+                       PREFS.c.quiet_end, PREFS.c.time_of_day).where(PREFS.c.user_id.in_(ids)))).all()}
+            need_nudge = sorted({r.user_id for r in claimed if r.kind == "nudge" and not r.nudge_id})
+            history, recent = await self._nudge_context(s, need_nudge, now)
+        postponed, skipped, picked, jobs = [], [], [], []
+        for row in claimed:
+            user = users.get(row.user_id)
+            if user is None:
+                skipped.append({"b_id": row.id, "b_reason": "user gone"})
+                continue
+            decision = decide(row.kind, due_at=row.due_at, user=self._user_state(user, convos, prefs), now=now,
+                              grace=self.grace)
+            if decision.action == "send" and user.platform not in self.runtime.senders:
+                decision = Decision("skip", reason=f"no sender for platform {user.platform!r}")
+            if decision.action == "postpone":
+                postponed.append({"b_id": row.id, "b_due": decision.until})
+                continue
+            if decision.action == "skip":
+                skipped.append({"b_id": row.id, "b_reason": decision.reason})
+                continue
+            job = self._render(row, user, history, recent)
+            if job is None:
+                skipped.append({"b_id": row.id, "b_reason": "nothing to render (content changed)"})
+                continue
+            if job.nudge and not row.nudge_id:
+                picked.append({"b_id": row.id, "b_nudge": job.nudge[0]})
+            jobs.append(job)
+        async with self.db.session() as s:
+            if postponed:
+                await s.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
+                                .values(status="pending", due_at=bindparam("b_due"), claimed_by=None), postponed)
+            if skipped:
+                await s.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
+                                .values(status="skipped", reason=bindparam("b_reason"), values=None), skipped)
+            if picked:
+                await s.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
+                                .values(nudge_id=bindparam("b_nudge")), picked)
+            await s.commit()
+        result.postponed += len(postponed)
+        result.skipped += len(skipped)
+        return jobs
+
+    def _user_state(self, user, convos, prefs) -> UserState:
+        p = prefs.get(user.id)
+        return UserState(
+            active=bool(user.active), crisis_paused=user.crisis_paused_at is not None,
+            last_message_at=user.last_message_at, conversation_expires_at=convos.get(user.id),
+            tz=zone(user.timezone, self.settings.default_timezone),
+            reminders_enabled=bool(p and p.enabled), paused_until=p.paused_until if p else None,
+            quiet_start=parse_hhmm(p.quiet_start if p else "22:00"), quiet_end=parse_hhmm(p.quiet_end if p else "07:00"),
+            chosen_time=parse_hhmm(p.time_of_day) if p else None)
+
+    async def _nudge_context(self, s, user_ids: list[int], now: datetime):
+        history: dict[int, dict[str, ThemeRound]] = defaultdict(dict)
+        recent: dict[int, set[str]] = defaultdict(set)
+        if not user_ids:
+            return history, recent
+        rows = (await s.execute(select(NudgeHistory.user_id, NudgeHistory.theme, NudgeHistory.round,
+                                       NudgeHistory.nudge_id).where(NudgeHistory.user_id.in_(user_ids)))).all()
+        rounds: dict[tuple[int, str], int] = {}
+        for r in rows:
+            rounds[(r.user_id, r.theme)] = max(rounds.get((r.user_id, r.theme), 0), r.round)
+        used: dict[tuple[int, str], set[str]] = defaultdict(set)
+        for r in rows:
+            if r.round == rounds[(r.user_id, r.theme)]:
+                used[(r.user_id, r.theme)].add(r.nudge_id)
+        for (uid, theme), rnd in rounds.items():
+            history[uid][theme] = ThemeRound(rnd, frozenset(used[(uid, theme)]))
+        for uid, kind in (await s.execute(
+                select(SignalRecord.user_id, SignalRecord.kind).distinct()
+                .where(SignalRecord.user_id.in_(user_ids), SignalRecord.at >= now - SIGNAL_WINDOW))).all():
+            recent[uid].add(kind)
+        return history, recent
+
+    def _render(self, row, user, history, recent) -> _Job | None:
+        lang = user.language if user.language in ("ja", "en") else self.settings.default_language
+        key = UserKey(user.platform, user.platform_user_id)
+        context = dict(user.platform_meta or {}, push=True, reminder_kind=row.kind, attempt=row.attempts)
+        nudge_info = None
+        if row.kind == "nudge":
+            nudge = self.content.nudges.get(row.nudge_id) if row.nudge_id else None
+            if nudge is None:
+                got = pick_nudge(list(self.content.nudges.values()), history=history[user.id],
+                                 recent_kinds=recent[user.id], rng=self.rng)
+                if got is None:
+                    return None
+                nudge, round_no = got
+                progress = history[user.id].get(nudge.theme)
+                used = (progress.used if progress and progress.round == round_no else frozenset()) | {nudge.id}
+                history[user.id][nudge.theme] = ThemeRound(round_no, frozenset(used))
+            else:
+                progress = history[user.id].get(nudge.theme)
+                round_no = progress.round if progress else 1
+            nudge_info = (nudge.id, nudge.theme, round_no)
+            reply = Reply(text=nudge.text[lang], message_id=f"nudge.{nudge.id}",
+                          choices=answer_choices(self.content, lang, row.id, nudge.flow))
+        elif row.kind == "followup":
+            if row.message_id not in self.content.messages:
+                return None
+            reply = Reply(text=self.content.text(row.message_id, lang, row.values or {}), message_id=row.message_id,
+                          choices=answer_choices(self.content, lang, row.id, row.flow))
+        elif row.kind == "backoff":
+            reply = Reply(text=self.content.text("reminders.backoff_question", lang),
+                          message_id="reminders.backoff_question", choices=backoff_choices(self.content, lang))
+        else:
+            return None
+        return _Job(row_id=row.id, user_id=user.id, kind=row.kind, attempts=row.attempts, user=key, reply=reply,
+                    context=context, nudge=nudge_info)
+
+    # ----------------------------------------------------------------------------- sending
+    async def _send_all(self, jobs: list[_Job]) -> list[_Outcome]:
+        if not jobs:
+            return []
+        sem = asyncio.Semaphore(self.concurrency)
+
+        async def one(job: _Job) -> _Outcome:
+            async with sem:
+                return await self._send_one(job)
+
+        return list(await asyncio.gather(*(one(j) for j in jobs)))
+
+    async def _send_one(self, job: _Job) -> _Outcome:
+        sender = self.runtime.senders.get(job.user.platform)
+        if sender is None:
+            return _Outcome(job, "failed", error=f"no sender for platform {job.user.platform!r}")
+        await self.bucket.acquire()
+        try:
+            await sender.send(Delivery(user=job.user, idempotency_key=job.row_id, context=job.context), [job.reply])
+        except DeliveryError as exc:
+            final = not exc.retryable or job.attempts + 1 >= self.max_attempts
+            return _Outcome(job, "failed" if final else "retry", error=f"{exc.status or ''} {exc}".strip()[:200],
+                            retry_after=exc.retry_after)
+        except Exception as exc:  # noqa: BLE001 - unexpected: retry like a transient failure
+            log.exception("reminder sender raised", extra={"platform": job.user.platform})
+            final = job.attempts + 1 >= self.max_attempts
+            return _Outcome(job, "failed" if final else "retry", error=type(exc).__name__)
+        return _Outcome(job, "sent")
+
+    async def _record(self, outcomes: list[_Outcome], now: datetime, result: PassResult) -> None:
+        sent, retry, failed, history = [], [], [], []
+        for o in outcomes:
+            j = o.job
+            if o.status == "sent":
+                sent.append({"b_id": j.row_id, "b_at": now, "b_attempts": j.attempts + 1})
+                if j.nudge:
+                    history.append({"user_id": j.user_id, "nudge_id": j.nudge[0], "theme": j.nudge[1],
+                                    "round": j.nudge[2], "at": now})
+            elif o.status == "retry":
+                delay = max(MIN_RETRY_DELAY, backoff_delay(j.attempts + 1, retry_after=o.retry_after))
+                retry.append({"b_id": j.row_id, "b_due": now + timedelta(seconds=delay), "b_attempts": j.attempts + 1,
+                              "b_reason": o.error})
+            else:
+                failed.append({"b_id": j.row_id, "b_attempts": j.attempts + 1, "b_reason": o.error})
+        async with self.db.session() as s:
+            if sent:
+                await s.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
+                                .values(status="sent", sent_at=bindparam("b_at"), attempts=bindparam("b_attempts"),
+                                        values=None, reason=None), sent)
+            if retry:
+                await s.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
+                                .values(status="pending", due_at=bindparam("b_due"), claimed_by=None,
+                                        attempts=bindparam("b_attempts"), reason=bindparam("b_reason")), retry)
+            if failed:
+                await s.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
+                                .values(status="failed", attempts=bindparam("b_attempts"),
+                                        reason=bindparam("b_reason"), values=None), failed)
+            if history:
+                await s.execute(insert(NudgeHistory.__table__), history)
+            await s.commit()
+        for o in outcomes:
+            if o.status == "failed":
+                log.error("reminder failed for good", extra={"platform": o.job.user.platform, "kind": o.job.kind})
+        result.sent += len(sent)
+        result.retrying += len(retry)
+        result.failed += len(failed)
+
+
+@dataclass(frozen=True, slots=True)
+class _PrefsView:
+    """The three columns ``schedule_of`` reads, from a Core row."""
+
+    days: str
+    time_of_day: str
+    paused_until: datetime | None
+
+
+__all__ = ["Dispatcher", "PassResult", "answer_choices", "backoff_choices"]
