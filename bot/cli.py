@@ -16,7 +16,7 @@ from bot.errors import ConfigError, ContentInvalid
 from bot.settings import load_settings
 
 # Modules that add their own sub-commands through ``register(subparsers)``.
-COMMAND_MODULES = ("bot.detect.cli",)
+COMMAND_MODULES = ("bot.detect.cli", "bot.reminders.cli")
 
 
 def _print(text: str = "", *, file=None) -> None:

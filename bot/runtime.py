@@ -56,6 +56,8 @@ def _install_domains(runtime: Runtime) -> None:
 
     metrics.install(runtime)
     retention.install(runtime)
+    from bot import reminders
+    reminders.install(runtime)
 
 
 async def build_runtime(settings: Settings | None = None, *, clock: Callable[[], datetime] = utcnow,
