@@ -1,0 +1,114 @@
+"""Slack adapter: Bolt (AsyncApp) over the durable inbox and the shared coach.
+
+``build_channel(runtime)`` mounts ``POST /slack/events`` (events, the ``/coach`` command and
+interactivity on one Request URL), and ``/slack/install`` + ``/slack/oauth_redirect`` when
+SLACK_CLIENT_ID/SLACK_CLIENT_SECRET are set; with SLACK_APP_TOKEN it also connects over Socket
+Mode (same listeners, same inbox). ``build_sender(runtime)`` gives reminders the same sender and
+registers the weekly team pulse job. Both return None when Slack is off.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from bot.runtime import Runtime
+
+log = logging.getLogger("bansou.slack")
+PULSE_INTERVAL_SECONDS = 900.0
+LEDGER_PURGE_INTERVAL_SECONDS = 6 * 3600.0
+LEDGER_KEEP = timedelta(days=7)
+
+
+def _parts(runtime: Runtime) -> dict:
+    """The sender, OAuth stores and profile cache, built once per runtime and shared."""
+    parts = runtime.extras.get("slack")
+    if parts is not None:
+        return parts
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from handlers.slack.processor import ProfileCache
+    from handlers.slack.sender import SlackSender
+
+    s = runtime.settings
+    installation_store = state_store = None
+    if s.slack_oauth_enabled:
+        from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
+        from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
+
+        # Tables come from migration 0003 (never create_tables() at run time).
+        installation_store = AsyncSQLAlchemyInstallationStore(client_id=s.slack_client_id, engine=runtime.db.engine)
+        state_store = AsyncSQLAlchemyOAuthStateStore(expiration_seconds=600, engine=runtime.db.engine)
+    token = None if s.slack_oauth_enabled else s.slack_bot_token
+    client = AsyncWebClient(token=token, base_url=s.slack_api_base_url, timeout=10)
+    sender = SlackSender(runtime, client=client, installation_store=installation_store)
+    parts = {"client": client, "sender": sender, "installation_store": installation_store,
+             "state_store": state_store, "profiles": ProfileCache(sender)}
+    runtime.extras["slack"] = parts
+    runtime.extras["slack_sender"] = sender
+    return parts
+
+
+def build_sender(runtime: Runtime):
+    """The Slack sender for reminders (None when Slack is off); also registers Slack's periodic jobs."""
+    if not runtime.settings.slack_enabled:
+        return None
+    sender = _parts(runtime)["sender"]
+    names = {name for name, _, _ in runtime.periodic}
+    if "slack_team_pulse" not in names:
+        from handlers.slack.pulse import run_team_pulse
+        from handlers.slack.sender import purge_posted_parts
+
+        async def team_pulse(rt: Runtime):
+            return await run_team_pulse(rt)
+
+        async def purge_ledger(rt: Runtime):
+            return await purge_posted_parts(rt, before=rt.clock() - LEDGER_KEEP)
+
+        runtime.periodic.append(("slack_team_pulse", PULSE_INTERVAL_SECONDS, team_pulse))
+        runtime.periodic.append(("slack_posted_purge", LEDGER_PURGE_INTERVAL_SECONDS, purge_ledger))
+    return sender
+
+
+def build_channel(runtime: Runtime):
+    """The Slack channel for the ASGI app, or None when Slack's credentials are unset."""
+    if not runtime.settings.slack_enabled:
+        return None
+    from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+    from starlette.requests import Request
+    from starlette.routing import Route
+
+    from handlers.channel import Channel
+    from handlers.slack.app import build_bolt_app
+    from handlers.slack.processor import SlackProcessor
+
+    parts = _parts(runtime)
+    bolt = build_bolt_app(runtime, client=parts["client"], installation_store=parts["installation_store"],
+                          state_store=parts["state_store"])
+    handler = AsyncSlackRequestHandler(bolt)
+
+    async def endpoint(request: Request):
+        return await handler.handle(request)
+
+    routes = [Route("/slack/events", endpoint, methods=["POST"])]
+    if runtime.settings.slack_oauth_enabled:
+        routes += [Route("/slack/install", endpoint, methods=["GET"]),
+                   Route("/slack/oauth_redirect", endpoint, methods=["GET"])]
+    channel = Channel(name="slack", routes=routes,
+                      processor=SlackProcessor(runtime, parts["sender"], parts["profiles"]))
+    if runtime.settings.slack_app_token:
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        socket = AsyncSocketModeHandler(bolt, app_token=runtime.settings.slack_app_token)
+
+        async def connect():
+            await socket.connect_async()
+            log.info("Slack Socket Mode connected", extra={"platform": "slack"})
+
+        async def disconnect():
+            await socket.close_async()
+
+        channel.on_start.append(connect)
+        channel.on_stop.append(disconnect)
+        parts["socket"] = socket
+    parts["bolt"] = bolt
+    return channel

@@ -1,0 +1,238 @@
+"""The Slack inbox processor: a stored Slack event → the coach → replies delivered to Slack.
+
+``prepare`` runs inside the inbox's transaction and user lock: it turns the stored payload into an
+``Inbound`` (or an App Home refresh, or a team-pulse setting), runs the coach, and returns the
+replies with where they go. ``deliver`` sends them through the shared ``SlackSender``.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.delivery import Delivery, DeliveryError
+from bot.inbox import Parcel
+from bot.store import repo
+from bot.store.models import InboxEvent
+from bot.store.slack_models import SlackTeam
+from bot.types import Inbound, Reply, UserKey
+from handlers.slack.home import load_home_view
+from handlers.slack.sender import SlackSender
+
+log = logging.getLogger("bansou.slack")
+HOME_MARKER = "slack.home"  # the message id of the stand-in reply that carries an App Home view
+
+
+def language_from_locale(locale: str | None, default: str) -> str:
+    """Slack locale (``ja-JP``, ``en-US``) → our language: ja for Japanese, else en."""
+    if not locale:
+        return default
+    return "ja" if locale.lower().startswith("ja") else "en"
+
+
+def valid_timezone(name: str | None) -> str | None:
+    if not name:
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return name
+
+
+class ProfileCache:
+    """users.info answers (tz, locale, admin flags), kept for ``ttl`` seconds so first contact,
+    home and admin checks don't call Slack for every event."""
+
+    FIELDS = ("tz", "locale", "is_admin", "is_owner", "is_primary_owner", "is_bot", "deleted")
+
+    def __init__(self, sender: SlackSender, *, ttl: float = 3600.0, max_entries: int = 10_000,
+                 clock=time.monotonic):
+        self.sender = sender
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: dict[tuple[str | None, str], tuple[float, dict[str, Any]]] = {}
+        self.calls = 0
+
+    async def get(self, *, team_id: str | None, enterprise_id: str | None, user_id: str,
+                  fresh: bool = False) -> dict[str, Any]:
+        key = (team_id, user_id)
+        hit = self._entries.get(key)
+        if hit and not fresh and hit[0] > self.clock():
+            return hit[1]
+        token = await self.sender.token_for(team_id=team_id, enterprise_id=enterprise_id)
+        self.calls += 1
+        user = await self.sender.users_info(token=token, user_id=user_id)
+        profile = {k: user.get(k) for k in self.FIELDS}
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[key] = (self.clock() + self.ttl, profile)
+        return profile
+
+
+def route_of(p: dict[str, Any]) -> dict[str, Any]:
+    """Where replies to this stored event go (channel None = the user's DM)."""
+    return {"team_id": p.get("team_id"), "enterprise_id": p.get("enterprise_id"),
+            "is_enterprise_install": bool(p.get("is_enterprise_install")),
+            "channel": p.get("reply_channel"), "thread_ts": p.get("reply_thread_ts")}
+
+
+class SlackProcessor:
+    """``bot.inbox.InboxProcessor`` for platform "slack"."""
+
+    def __init__(self, runtime, sender: SlackSender, profiles: ProfileCache):
+        self.runtime = runtime
+        self.sender = sender
+        self.profiles = profiles
+
+    # -- prepare ----------------------------------------------------------------------------------------
+    async def prepare(self, session: AsyncSession, event: InboxEvent) -> Parcel | None:
+        p = dict(event.payload or {})
+        kind = p.get("type")
+        key = UserKey("slack", p["user"])
+        now = event.received_at
+        user = await repo.get_user(session, key)
+        if kind == "home":
+            lang = user.language if user is not None else await self._first_language(p)
+            view = await load_home_view(session, self.runtime, user=user, lang=lang, now=now)
+            return Parcel([Reply(text="(App Home)", message_id=HOME_MARKER)],
+                          context={**route_of(p), "op": "home", "user": key.user_id, "view": view})
+        if kind == "team_pulse":
+            return await self._team_pulse(session, p, user, now)
+        inbound = self._inbound(p, key, now, event.event_id)
+        if inbound is None:
+            return None
+        defaults = await self._first_contact(p) if user is None else None
+        outcome = await self.runtime.coach.handle(inbound, session=session, user_defaults=defaults)
+        if outcome.user_id is not None:
+            await self._remember_routing(session, key, p)
+        ctx = {**route_of(p), "lang": outcome.language, "user": key.user_id}
+        if any(e.name == "save_checkin" for e in outcome.effects):
+            ctx["refresh_home"] = True
+        return Parcel(list(outcome.replies), context=ctx)
+
+    def _inbound(self, p: dict[str, Any], key: UserKey, now: datetime, event_id: str) -> Inbound | None:
+        kind = p.get("type")
+        if kind in ("message", "app_mention"):
+            text = p.get("text") or ""
+            if text.strip():
+                return Inbound(user=key, kind="text", text=text, received_at=now, event_id=event_id)
+            if kind == "app_mention":
+                return Inbound(user=key, kind="command", command="menu", received_at=now, event_id=event_id)
+            return Inbound(user=key, kind="unsupported", received_at=now, event_id=event_id)
+        if kind == "choice":
+            return Inbound(user=key, kind="choice", choice=p.get("choice"), received_at=now, event_id=event_id)
+        if kind == "command":
+            return Inbound(user=key, kind="command", command=p.get("command"), received_at=now, event_id=event_id)
+        if kind == "command_text":
+            return Inbound(user=key, kind="text", text=p.get("text") or "", received_at=now, event_id=event_id)
+        log.warning("unknown stored Slack event", extra={"platform": "slack", "kind": str(kind)})
+        return None
+
+    async def _profile(self, p: dict[str, Any], *, fresh: bool = False) -> dict[str, Any] | None:
+        try:
+            return await self.profiles.get(team_id=p.get("team_id"), enterprise_id=p.get("enterprise_id"),
+                                           user_id=p["user"], fresh=fresh)
+        except DeliveryError as exc:
+            log.warning("users.info failed", extra={"platform": "slack", "error": str(exc)[:120]})
+            return None
+
+    async def _first_language(self, p: dict[str, Any]) -> str:
+        profile = await self._profile(p) or {}
+        return language_from_locale(profile.get("locale"), self.runtime.settings.default_language)
+
+    async def _first_contact(self, p: dict[str, Any]) -> dict[str, Any]:
+        """user_defaults for a new user: timezone and language from users.info, the team in platform_meta."""
+        profile = await self._profile(p) or {}
+        defaults: dict[str, Any] = {"platform_meta": self._meta(p)}
+        tz = valid_timezone(profile.get("tz"))
+        if tz:
+            defaults["timezone"] = tz
+        if profile.get("locale"):
+            defaults["language"] = language_from_locale(profile["locale"], self.runtime.settings.default_language)
+        return defaults
+
+    @staticmethod
+    def _meta(p: dict[str, Any]) -> dict[str, Any]:
+        meta = {"team_id": p.get("team_id")}
+        if p.get("enterprise_id"):
+            meta["enterprise_id"] = p["enterprise_id"]
+        if p.get("is_enterprise_install"):
+            meta["is_enterprise_install"] = True
+        if p.get("dm_channel"):
+            meta["dm_channel"] = p["dm_channel"]
+        return meta
+
+    async def _remember_routing(self, session: AsyncSession, key: UserKey, p: dict[str, Any]) -> None:
+        """Keep team and DM channel current (a user met before this adapter stored them)."""
+        user = await repo.get_user(session, key)
+        if user is None:
+            return
+        merged = {**(user.platform_meta or {}), **{k: v for k, v in self._meta(p).items() if v}}
+        if merged != (user.platform_meta or {}):
+            user.platform_meta = merged
+
+    async def _team_pulse(self, session: AsyncSession, p: dict[str, Any], user, now: datetime) -> Parcel:
+        profile = await self._profile(p, fresh=True)
+        if profile is None:
+            raise RuntimeError("users.info unavailable; cannot check admin rights")
+        lang = user.language if user is not None else language_from_locale(
+            profile.get("locale"), self.runtime.settings.default_language)
+
+        def say(mid: str, values: dict[str, Any] | None = None) -> Reply:
+            return Reply(text=self.runtime.content.text(mid, lang, values), message_id=mid)
+
+        ctx = {**route_of(p), "lang": lang, "user": p["user"]}
+        if not (profile.get("is_admin") or profile.get("is_owner") or profile.get("is_primary_owner")):
+            return Parcel([say("slack.pulse_admin_only")], context=ctx)
+        team_id = p.get("team_id")
+        if not p.get("pulse_off") and not p.get("pulse_channel"):
+            return Parcel([say("slack.pulse_usage")], context=ctx)
+        team = await session.get(SlackTeam, team_id)
+        if team is None:
+            team = SlackTeam(team_id=team_id, enterprise_id=p.get("enterprise_id"), updated_at=now,
+                             pulse_language=lang, pulse_timezone=self.runtime.settings.default_timezone)
+            session.add(team)
+        if p.get("pulse_off"):
+            team.pulse_channel_id = None
+            team.updated_at = now
+            return Parcel([say("slack.pulse_off")], context=ctx)
+        team.pulse_channel_id = p["pulse_channel"]
+        team.pulse_language = lang
+        team.pulse_timezone = valid_timezone(profile.get("tz")) or (
+            user.timezone if user is not None else self.runtime.settings.default_timezone)
+        team.pulse_set_at = now
+        team.updated_at = now
+        return Parcel([say("slack.pulse_on", {"channel": f"<#{p['pulse_channel']}>"})], context=ctx)
+
+    # -- deliver ----------------------------------------------------------------------------------------
+    async def deliver(self, delivery: Delivery, parcel: Parcel) -> None:
+        ctx = parcel.context
+        if ctx.get("op") == "home":
+            token = await self.sender.token_for(team_id=ctx.get("team_id"), enterprise_id=ctx.get("enterprise_id"),
+                                                is_enterprise_install=bool(ctx.get("is_enterprise_install")))
+            await self.sender.publish_home(token=token, user_id=ctx["user"], view=ctx["view"])
+            return
+        await self.sender.send(delivery, parcel.replies)
+        if ctx.get("refresh_home"):
+            await self._refresh_home(delivery, ctx)
+
+    async def _refresh_home(self, delivery: Delivery, ctx: dict[str, Any]) -> None:
+        """After a check-in, bring App Home up to date; a failure here never fails the delivery."""
+        try:
+            async with self.runtime.db.session() as session:
+                user = await repo.get_user(session, delivery.user)
+                if user is None:
+                    return
+                view = await load_home_view(session, self.runtime, user=user, lang=user.language,
+                                            now=self.runtime.clock())
+            token = await self.sender.token_for(team_id=ctx.get("team_id"), enterprise_id=ctx.get("enterprise_id"),
+                                                is_enterprise_install=bool(ctx.get("is_enterprise_install")))
+            await self.sender.publish_home(token=token, user_id=delivery.user.user_id, view=view)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("App Home refresh failed", extra={"platform": "slack", "error": type(exc).__name__})
