@@ -75,8 +75,15 @@ def test_two_signals_with_exact_spans(detector):
     signals = detector.detect(text)
     assert [s.kind for s in signals] == ["people_pleasing", "overwork"]
     pp, ow = signals
-    assert (pp.evidence, pp.start, pp.end) == ("断れなく", 5, 9)
-    assert "2時まで作業" in ow.evidence and text[ow.start:ow.end] == ow.evidence
+    # the quote takes in the inflection that follows, so the bot can say 「断れなくて」と書いていましたね
+    assert (pp.evidence, pp.start, pp.end) == ("断れなくて", 5, 10)
+    assert (ow.evidence, ow.start, ow.end) == ("毎晩2時まで作業してます", 11, 23)
+
+
+def test_quotes_stop_at_the_inflection_and_never_run_into_the_next_clause(detector):
+    [sig] = detector.detect("もう疲れたけど、がんばります")
+    assert sig.evidence.startswith("疲れ") and sig.evidence.endswith("た")
+    assert "けど" not in sig.evidence
 
 
 def test_spans_survive_normalisation(detector):
