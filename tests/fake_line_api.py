@@ -37,6 +37,7 @@ class Recorded:
     headers: dict[str, str]
     body: Any
     status: int = 0
+    after: Any = None  # a failure to answer with after doing the work
 
 
 @dataclass
@@ -65,6 +66,7 @@ class Failure:
     status: int
     body: dict[str, Any]
     headers: dict[str, str]
+    accept: bool = False  # do the work, then answer with the failure (a lost response)
 
 
 class FakeLineApi:
@@ -92,11 +94,12 @@ class FakeLineApi:
 
     # ---- scripting --------------------------------------------------------
     def fail(self, endpoint: str, status: int, *, message: str = "error", times: int = 1,
-             headers: dict[str, str] | None = None) -> None:
-        """Answer the next ``times`` calls to ``endpoint`` ("reply", "push", "profile") with ``status``."""
+             headers: dict[str, str] | None = None, accept: bool = False) -> None:
+        """Answer the next ``times`` calls to ``endpoint`` ("reply", "push", "profile") with ``status``;
+        with ``accept`` the request is carried out first (the answer is what gets lost)."""
         queue = self._failures.setdefault(endpoint, deque())
         for _ in range(times):
-            queue.append(Failure(status, {"message": message}, dict(headers or {})))
+            queue.append(Failure(status, {"message": message}, dict(headers or {}), accept))
 
     def issue_reply_token(self, chat_id: str) -> str:
         """A reply token for an event from ``chat_id`` (a user, group or room id), as LINE issues one."""
@@ -142,6 +145,9 @@ class FakeLineApi:
         queue = self._failures.get(endpoint)
         if queue:
             f = queue.popleft()
+            if f.accept:
+                rec.after = self._answer(rec, f.status, f.body, f.headers)
+                return rec, None
             return rec, self._answer(rec, f.status, f.body, f.headers)
         return rec, None
 
@@ -161,6 +167,8 @@ class FakeLineApi:
                 return self._answer(rec, 400, {"message": "Invalid reply token"})
             self.used_tokens.add(token)
             self.sent.append(Sent("reply", self.token_owner[token], token, None, rec.body["messages"]))
+        if rec.after is not None:
+            return rec.after
         return self._answer(rec, 200, {"sentMessages": [{"id": str(uuid.uuid4().int)[:18]} for _ in rec.body["messages"]]})
 
     async def _push(self, request: Request) -> Response:
@@ -175,6 +183,8 @@ class FakeLineApi:
             if key:
                 self.accepted_retry_keys.add(key)
             self.sent.append(Sent("push", rec.body["to"], None, key, rec.body["messages"]))
+        if rec.after is not None:
+            return rec.after
         return self._answer(rec, 200, {"sentMessages": [{"id": str(uuid.uuid4().int)[:18]} for _ in rec.body["messages"]]})
 
     async def _profile(self, request: Request) -> Response:
