@@ -1,9 +1,9 @@
 """Which nudge to send: pure, with the randomness injected.
 
 Rules:
-* Nudges come from the themes in ``content/nudges``. Within a theme a person meets every nudge
-  once before any repeats: history is kept per theme in rounds, and a theme whose round is used
-  up starts the next round.
+* Nudges come from the themes in ``content/nudges``. A person meets every nudge once before any
+  repeats: history is kept per theme in rounds, and only themes in the lowest round are drawn
+  from (so all themes move to the next round together).
 * Among the nudges still fresh in their theme's round, the choice is random but weighted toward
   what was recently noticed in this person's messages: a nudge tagged with a signal kind seen
   in the last 14 days weighs ``1 + SIGNAL_BOOST`` per matching kind, others weigh 1.
@@ -39,15 +39,19 @@ def pick_nudge(nudges: Sequence[Nudge], *, history: Mapping[str, ThemeRound], re
     by_theme: dict[str, list[Nudge]] = {}
     for n in nudges:
         by_theme.setdefault(n.theme, []).append(n)
-    candidates: list[tuple[Nudge, int]] = []
+    # A theme whose round is used up is in its next round, with nothing used yet. Only the themes
+    # in the lowest round are drawn from, so nothing repeats before the whole collection has been
+    # seen, and a theme added later catches up first.
+    current: dict[str, tuple[int, frozenset[str], list[Nudge]]] = {}
     for theme in sorted(by_theme):
         pool = sorted(by_theme[theme], key=lambda n: n.id)
         progress = history.get(theme, ThemeRound(1, frozenset()))
-        fresh = [n for n in pool if n.id not in progress.used]
-        round_no = progress.round
-        if not fresh:
-            fresh, round_no = pool, progress.round + 1
-        candidates.extend((n, round_no) for n in fresh)
+        if all(n.id in progress.used for n in pool):
+            current[theme] = (progress.round + 1, frozenset(), pool)
+        else:
+            current[theme] = (progress.round, progress.used, pool)
+    lowest = min((r for r, _, _ in current.values()), default=1)
+    candidates = [(n, r) for r, used, pool in current.values() if r == lowest for n in pool if n.id not in used]
     if not candidates:
         return None
     weights = [nudge_weight(n, recent_kinds) for n, _ in candidates]
