@@ -131,11 +131,11 @@ class SlackSender:
         raise DeliveryError(f"no Slack installation for team {team_id}", retryable=False)
 
     async def _user_route(self, user: UserKey) -> dict[str, Any]:
-        """Team, DM channel and language for a user we have met (reminders carry no context)."""
+        """Team, DM channel and language for a user we have met (reminders carry no context); {} if unknown."""
         async with self.runtime.db.session() as session:
             row = await repo.get_user(session, user)
-            if row is None:
-                raise DeliveryError("unknown Slack user", retryable=False)
+            if row is None:  # e.g. an admin setting up the team pulse before ever talking to us
+                return {}
             meta = dict(row.platform_meta or {})
             return {"team_id": meta.get("team_id"), "enterprise_id": meta.get("enterprise_id"),
                     "is_enterprise_install": bool(meta.get("is_enterprise_install")),
@@ -159,7 +159,7 @@ class SlackSender:
     async def send(self, delivery: Delivery, replies: Sequence[Reply]) -> None:
         """Post ``replies`` to the channel in the delivery context, or to the user's DM."""
         ctx = dict(delivery.context)
-        if not ctx.get("team_id") or not ctx.get("lang"):
+        if not ctx.get("team_id") or not ctx.get("lang") or not (ctx.get("channel") or ctx.get("dm_channel")):
             route = await self._user_route(delivery.user)
             for k, v in route.items():
                 if ctx.get(k) is None:
