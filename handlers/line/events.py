@@ -49,7 +49,7 @@ def parse_callback(body: bytes) -> list[dict[str, Any]]:
     """The events in a webhook body; raises BadWebhook for malformed JSON or the wrong shape."""
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):  # bad JSON/UTF-8, >4300-digit ints, absurdly deep nesting
         raise BadWebhook("malformed JSON") from None
     if not isinstance(data, dict) or not isinstance(data.get("events"), list):
         raise BadWebhook("expected a JSON object with an 'events' array")
@@ -74,7 +74,8 @@ def route_key(event: dict[str, Any]) -> str | None:
 
 
 def is_group(event: dict[str, Any]) -> bool:
-    return (event.get("source") or {}).get("type") in ("group", "room")
+    source = event.get("source")
+    return isinstance(source, dict) and source.get("type") in ("group", "room")
 
 
 def push_target(event: dict[str, Any]) -> str:
