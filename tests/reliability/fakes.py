@@ -270,3 +270,29 @@ class FakeSlackAPI(_FakeServer):
 
     def posts_to(self, channel: str) -> list[Delivery]:
         return [d for d in self.deliveries if d.to == channel]
+
+
+def start_in_thread(fake: _FakeServer) -> Callable[[], None]:
+    """Run an aiohttp fake in its own thread and event loop (for sync tests); returns stop()."""
+    import threading
+
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(fake.start())
+        ready.set()
+        loop.run_forever()
+        loop.run_until_complete(fake.stop())
+        loop.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    ready.wait(10)
+
+    def stop() -> None:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+    return stop
