@@ -205,7 +205,7 @@ class SlackHarness:
         self.worker = InboxWorker(runtime.db, {"slack": self.channel.processor}, clock=runtime.clock)
         runtime.extras["inbox"] = self.worker
         self.app = Starlette(routes=self.channel.routes)
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://bansou.test")
+        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="https://bansou.test")
         self.waits: list[float] = []
         self._mono = 1000.0
         from handlers.slack.sender import ChannelPacer
