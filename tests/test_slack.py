@@ -230,3 +230,49 @@ async def test_a_crisis_reply_is_shown_prominently(slack):
 async def _stored(slack: SlackHarness) -> list[InboxEvent]:
     async with slack.runtime.db.session() as s:
         return list((await s.execute(select(InboxEvent).where(InboxEvent.platform == "slack"))).scalars())
+
+
+def test_the_manifest_matches_what_the_code_listens_to():
+    from pathlib import Path
+
+    import yaml
+
+    from handlers.slack.app import BOT_SCOPES
+
+    manifest = yaml.safe_load((Path(__file__).resolve().parent.parent / "slack-manifest.yml").read_text())
+    assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == sorted(BOT_SCOPES)
+    assert {"message.im", "app_mention", "app_home_opened"} <= set(manifest["settings"]["event_subscriptions"]["bot_events"])
+    [command] = manifest["features"]["slash_commands"]
+    assert command["command"] == "/coach"
+    urls = {command["url"], manifest["settings"]["event_subscriptions"]["request_url"],
+            manifest["settings"]["interactivity"]["request_url"]}
+    assert {u.rsplit("/", 2)[-2] + "/" + u.rsplit("/", 1)[-1] for u in urls} == {"slack/events"}
+    assert manifest["oauth_config"]["redirect_urls"][0].endswith("/slack/oauth_redirect")
+
+
+def test_coach_command_text_is_read_the_way_slack_sends_it():
+    from handlers.slack.app import parse_coach_command
+
+    flows, commands = {"checkin", "settings", "menu"}, {"help", "menu", "stop_reminders", "resume"}
+
+    def read(t):
+        return parse_coach_command(t, flows=flows, commands=commands)
+
+    assert read("").command == "menu"
+    assert read("checkin").command == "checkin" and read("check-in").command == "checkin"
+    assert read("Settings").command == "settings" and read("help").command == "help"
+    assert read("stop").command == "stop_reminders"
+    assert read("team-pulse <#C024BE7LR|consulting-team>").pulse_channel == "C024BE7LR"
+    assert read("team-pulse <#C024BE7LR>").pulse_channel == "C024BE7LR"
+    assert read("team-pulse off").pulse_off
+    assert read("team-pulse").kind == "team_pulse" and read("team-pulse").pulse_channel is None
+    said = read("I answered clients until 2am again")
+    assert said.kind == "text" and said.text == "I answered clients until 2am again"
+
+
+async def test_an_unknown_coach_word_is_read_as_what_the_user_wrote(slack):
+    await slack.post_event(dm("UBEN", "hello"), event_id="Ev-1")
+    await slack.process()
+    await slack.slash("UBEN", "I want to die", trigger_id="777.1")
+    await slack.process()
+    assert slack.posts()[-1].params["blocks"][0]["type"] == "header"  # the crisis answer

@@ -185,5 +185,12 @@ def build_bolt_app(runtime, *, client: AsyncWebClient, installation_store=None, 
     app.command("/coach")(intake.on_command)
     app.action(re.compile("^" + re.escape(ACTION_PREFIX)))(intake.on_action)
     if s.slack_oauth_enabled:
-        app.enable_token_revocation_listeners()
+        app.enable_token_revocation_listeners()  # deletes the workspace's installation rows
+    else:
+        async def uninstalled(event: dict[str, Any]) -> None:
+            log.warning("Slack app uninstalled or its tokens revoked", extra={"platform": "slack",
+                                                                            "kind": event.get("type")})
+
+        app.event("tokens_revoked")(uninstalled)
+        app.event("app_uninstalled")(uninstalled)
     return app
