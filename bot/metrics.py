@@ -164,6 +164,10 @@ def count_reminders(runtime: Any, outcome: str, n: int = 1) -> None:
     metrics_of(runtime).count_reminders(outcome, n)
 
 
-def count_pushed(runtime: Any, platform: str, n: int) -> None:
-    """For senders outside the inbox (reminders): replies pushed to a platform."""
-    metrics_of(runtime).count_replies(platform, n, source="push")
+def count_reminder_pass(runtime: Any, result: Any) -> None:
+    """For the dispatcher, once per pass: ``result`` has planned (due), sent, skipped, failed."""
+    metrics = metrics_of(runtime)
+    metrics.count_reminders("due", getattr(result, "planned", 0))
+    metrics.count_reminders("sent", getattr(result, "sent", 0))
+    metrics.count_reminders("skipped", getattr(result, "skipped", 0))
+    metrics.count_reminders("failed", getattr(result, "failed", 0))

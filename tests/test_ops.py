@@ -216,6 +216,40 @@ def test_reminder_outcomes_are_checked(runtime):
         count_reminders(runtime, "maybe")
 
 
+class RecordingSender:
+    """A Sender for the test platform: records what a reminder pass pushes."""
+
+    platform = "ops"
+
+    def __init__(self):
+        self.sent: list[tuple[str, list[str]]] = []
+
+    async def send(self, delivery, replies):
+        if delivery.user.user_id == "gus":
+            raise DeliveryError("blocked by the user", retryable=False, status=403)
+        self.sent.append((delivery.user.user_id, [r.text for r in replies]))
+
+
+async def test_a_reminder_pass_is_counted_due_sent_and_failed(runtime, clock):
+    from bot.reminders.dispatch import Dispatcher
+    from tests.test_privacy import onboard
+
+    sender = RecordingSender()
+    runtime.senders["ops"] = sender
+    for name in ("dana", "eli", "fay"):
+        await onboard(runtime, UserKey("ops", name), consent=False, reminders="weekday_morning")
+    await onboard(runtime, UserKey("ops", "gus"), consent=False, reminders="weekday_morning")  # blocked us
+    clock.advance(days=2)
+    result = await Dispatcher(runtime).run_pass()
+    text = metrics_of(runtime).render().decode()
+    assert result.sent == len(sender.sent) == 3
+    assert result.failed == 1
+    assert _sample(text, "bansou_reminders_total", outcome="due") == result.planned >= 4
+    assert _sample(text, "bansou_reminders_total", outcome="sent") == 3
+    assert _sample(text, "bansou_reminders_total", outcome="failed") == 1
+    assert _sample(text, "bansou_reminders_total", outcome="skipped") == result.skipped
+
+
 async def test_two_runtimes_in_one_process_keep_their_own_counts(settings, clock, runtime):
     """Each runtime has its own registry: a second one neither fails to register nor sees the first's counts."""
     from bot.runtime import build_runtime
