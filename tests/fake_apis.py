@@ -42,6 +42,7 @@ class FakeLine:
         self.token = token
         self.sent: list[Delivered] = []
         self.rejected: list[tuple[str, int, str]] = []  # (endpoint, status, reason)
+        self.attempts: list[tuple[str, str | None]] = []  # every call: ("reply", token) or ("push", to)
         self.arrived_replies = 0
         self.token_owner: dict[str, str] = {}
         self.used_tokens: set[str] = set()
@@ -104,6 +105,7 @@ class FakeLine:
         body = json.loads(await request.body())
         with self._lock:
             self.arrived_replies += 1
+            self.attempts.append(("reply", body.get("replyToken")))
         while self._hold.is_set():
             await asyncio.sleep(0.02)
         if not await self._authorised(request):
@@ -122,6 +124,8 @@ class FakeLine:
 
     async def _push(self, request: Request) -> Response:
         body = json.loads(await request.body())
+        with self._lock:
+            self.attempts.append(("push", body.get("to")))
         if not await self._authorised(request):
             return self._refuse("push", 401, "Authentication failed")
         key = request.headers.get("x-line-retry-key")
