@@ -135,7 +135,7 @@ def shoot(base: str, database_url: str, out_dir: Path, chromium: str) -> list[Pa
                 with ThreadPoolExecutor(1) as pool:
                     pool.submit(asyncio.run, seed_demo_history(database_url)).result()
                 page.click("#tab-trend")
-                page.wait_for_selector("#chart svg .pt")
+                page.wait_for_selector("#chart .chart-svg .pt")
                 page.wait_for_timeout(300)
                 trend = out_dir / f"web-trend{suffix}.png"
                 page.screenshot(path=str(trend), full_page=False)

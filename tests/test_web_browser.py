@@ -1,0 +1,263 @@
+"""The web chat in a real browser: headless Debian Chromium driven by Playwright against the real app
+(`bansou serve` under uvicorn on 127.0.0.1, a random port, the test database).
+
+A visitor onboards and checks in by clicking and typing, reloads and finds the conversation still
+there, sees what the bot noticed highlighted in their own words, opens their trend chart, writes
+something that gets the crisis panel, and deletes their data. Throughout, the page must not make a
+single request to anything but the loopback server.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def find_chromium() -> str | None:
+    for candidate in (os.environ.get("BANSOU_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser",
+                      shutil.which("chromium")):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+CHROMIUM = find_chromium()
+if CHROMIUM is None:
+    pytest.skip("no Chromium here (run scripts/ensure-chromium, or set BANSOU_CHROMIUM)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(database_url, tmp_path):
+    """The real app, as `make run` starts it, on a random loopback port; yields its base URL."""
+    bansou = str(Path(sys.executable).parent / "bansou")
+    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING", "DEFAULT_LANGUAGE": "ja"}
+    for name in ("LINE_CHANNEL_SECRET", "LINE_CHANNEL_ACCESS_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN",
+                 "SLACK_APP_TOKEN", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "WEB_COOKIE_SECRET"):
+        env.pop(name, None)
+    log = (tmp_path / "server.log").open("wb")
+    for _attempt in range(3):
+        port = free_port()
+        proc = subprocess.Popen([bansou, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-scheduler"],
+                                env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        if proc.poll() is None:
+            break
+    else:
+        pytest.fail("the server did not start:\n" + (tmp_path / "server.log").read_text(errors="replace")[-3000:])
+    try:
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+class Page:
+    """A phone-sized tab that records every request and refuses any that leaves loopback."""
+
+    def __init__(self, browser, base: str, *, locale: str):
+        self.base = base
+        self.requests: list[str] = []
+        self.outside: list[str] = []
+        self.ctx = browser.new_context(viewport={"width": 375, "height": 740}, locale=locale)
+        self.ctx.route("**/*", self._route)
+        self.ctx.on("request", lambda req: self.requests.append(req.url))
+        self.page = self.ctx.new_page()
+        # The page's CSP blocks foreign requests before routing sees them; a blocked attempt shows up here.
+        self.console_errors: list[str] = []
+        self.page.on("console", lambda msg: msg.type == "error" and self.console_errors.append(msg.text))
+        self.page.on("pageerror", lambda exc: self.console_errors.append(str(exc)))
+
+    def _route(self, route):
+        url = route.request.url
+        host = urlsplit(url).hostname or ""
+        if url.startswith(("data:", "blob:")) or host in LOOPBACK:
+            route.continue_()
+        else:
+            self.outside.append(url)
+            route.abort()
+
+    def open(self) -> None:
+        self.page.goto(self.base + "/")
+        self.page.wait_for_selector("body[data-ready=true]")
+        self.settled()
+
+    def settled(self) -> None:
+        self.page.wait_for_selector("#log[aria-busy=false]", state="attached")
+
+    def tap(self, label: str) -> None:
+        self.page.locator("#log .choices").get_by_role("button", name=label, exact=True).click()
+        self.settled()
+
+    def type(self, text: str) -> None:
+        box = self.page.locator("#composer-input")
+        box.click()
+        box.fill(text)
+        box.press("Enter")
+        self.settled()
+
+    def bubbles(self) -> list[str]:
+        return [t.strip() for t in self.page.locator("#log > li").all_inner_texts()]
+
+    def last_bot_text(self) -> str:
+        return self.page.locator("#log > li.msg-bot").last.inner_text()
+
+
+def test_a_visitor_checks_in_by_clicking_and_typing_in_a_real_browser(server, browser):
+    tab = Page(browser, server, locale="en-US")
+    page = tab.page
+    tab.open()
+
+    # The page follows the browser's language, and onboarding starts by itself.
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert "I'm bansou" in tab.bubbles()[0]
+    assert page.locator("#log").get_attribute("aria-live") == "polite"
+    assert page.get_by_label("Your message").is_visible()
+
+    # Onboarding by clicking.
+    tab.tap("English")
+    tab.tap("Scores only")
+    tab.tap("No reminders")
+    assert "What would you like to look at?" in tab.last_bot_text()
+
+    # A check-in: a tap, a typed score, a tap, a written reflection, a tap.
+    tab.tap("Weekly check-in")
+    tab.tap("2")
+    tab.type("4")
+    tab.tap("3")
+    tab.type("I answered clients at midnight again")
+    tab.tap("I'll think about it")
+    assert any("Saved." in b for b in tab.bubbles()[-3:])
+    # The reflection sounded like overwork: after the check-in, rest is offered (as buttons).
+    assert "rest" in tab.last_bot_text()
+
+    # Shift+Enter is a new line, not a send; Enter during IME composition is not a send either.
+    box = page.locator("#composer-input")
+    box.fill("first line")
+    box.press("Shift+Enter")
+    box.type("second line")
+    assert box.input_value() == "first line\nsecond line"
+    box.fill("")
+
+    # The conversation survives a reload (kept in this tab's sessionStorage, not on the server).
+    before = tab.bubbles()
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    tab.settled()
+    assert tab.bubbles() == before
+    assert any("I answered clients at midnight again" in b for b in before)
+
+    # What the bot noticed is highlighted inside the visitor's own words.
+    tab.type("I can't say no to my clients")
+    mark = page.locator("#log li.msg-user mark.evidence").last
+    assert mark.inner_text().startswith("can't say no")
+    noticed = page.locator("#log li.msg-noticed").last
+    assert "What I noticed" in noticed.inner_text()
+    assert page.locator("#log .choices .choice").count() == 2  # the offer: accept or decline
+
+    # Keyboard: a choice button is focusable and works with Enter.
+    page.locator("#log .choices .choice").last.focus()
+    page.keyboard.press("Enter")
+    tab.settled()
+    assert "your call" in tab.last_bot_text().lower()
+
+    # The trend chart shows the check-in as points, one per score.
+    page.get_by_role("tab", name="My trend").click()
+    page.wait_for_selector("#chart .chart-svg .pt")
+    assert page.locator("#chart .chart-svg .pt").count() == 3
+    assert "Energy left 2" in page.locator("#chart .chart-svg").get_attribute("aria-label")
+    assert page.locator("#patterns").inner_text().count("×") >= 1  # the noticed pattern, as a count
+    page.get_by_role("tab", name="Chat").click()
+
+    # The page fits a 375 px screen without sideways scrolling.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
+    # A crisis message gets the crisis panel with tappable numbers.
+    tab.type("I want to die")
+    panel = page.locator("#log .crisis-panel").last
+    assert panel.is_visible()
+    assert panel.get_attribute("role") == "alert"
+    tels = panel.locator("a[href^='tel:']")
+    assert tels.count() >= 2
+    assert "tel:0120279338" in [tels.nth(i).get_attribute("href") for i in range(tels.count())]
+
+    # Language switch: the page and the bot both change.
+    page.get_by_role("button", name="日本語").click()
+    tab.settled()
+    assert page.locator("html").get_attribute("lang") == "ja"
+    assert page.get_by_role("tab", name="チャット").is_visible()
+
+    assert tab.outside == [], f"the page tried to reach beyond loopback: {tab.outside}"
+    assert tab.console_errors == [], tab.console_errors
+    assert all((urlsplit(u).hostname or "") in LOOPBACK for u in tab.requests if u.startswith("http"))
+    tab.ctx.close()
+
+
+def test_delete_my_data_clears_the_server_the_cookie_and_the_tab(server, browser):
+    tab = Page(browser, server, locale="ja-JP")
+    page = tab.page
+    tab.open()
+    assert page.locator("html").get_attribute("lang") == "ja"
+    tab.tap("日本語")
+    tab.tap("点数だけ")
+    tab.tap("リマインドなし")
+    cookie_before = [c["value"] for c in tab.ctx.cookies() if c["name"] == "bansou_visitor"]
+    assert cookie_before and all(c["httpOnly"] for c in tab.ctx.cookies() if c["name"] == "bansou_visitor")
+
+    tab.type("データ削除")
+    tab.tap("はい、すべて削除")
+    assert page.evaluate("sessionStorage.getItem('bansou.transcript.v1')") is None
+    texts = tab.bubbles()
+    assert len(texts) == 2 and "削除" in texts[0]  # only the confirmation and the "cleared" note remain
+    assert [c for c in tab.ctx.cookies() if c["name"] == "bansou_visitor"] == []
+
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    tab.settled()
+    assert "bansou" in tab.bubbles()[0]  # a brand-new start: onboarding again
+    cookie_after = [c["value"] for c in tab.ctx.cookies() if c["name"] == "bansou_visitor"]
+    assert cookie_after and cookie_after != cookie_before
+    assert tab.outside == [] and tab.console_errors == [], (tab.outside, tab.console_errors)
+    tab.ctx.close()
