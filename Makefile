@@ -33,5 +33,10 @@ test-postgres: $(STAMP)
 bench: $(STAMP)
 	scripts/bench
 
+# 200 concurrent conversations for 60 s against a live server (too slow for CI; the suite runs 50 x 10 s).
+soak: $(STAMP)
+	BANSOU_SOAK_CONVERSATIONS=200 BANSOU_SOAK_SECONDS=60 BANSOU_SOAK_RSS_GROWTH_MB=60 \
+	  $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/test_reliability_soak.py
+
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache bansou.db bansou.db-wal bansou.db-shm
