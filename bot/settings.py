@@ -18,10 +18,21 @@ def async_database_url(url: str) -> str:
     if url.startswith("postgres://"):
         url = "postgresql://" + url[len("postgres://"):]
     if url.startswith("postgresql://"):
-        return "postgresql+asyncpg://" + url[len("postgresql://"):]
+        return "postgresql+asyncpg://" + _asyncpg_query(url[len("postgresql://"):])
     if url.startswith("sqlite://") and not url.startswith("sqlite+"):
         return "sqlite+aiosqlite://" + url[len("sqlite://"):]
     return url
+
+
+def _asyncpg_query(rest: str) -> str:
+    """Managed databases hand out libpq URLs (``?sslmode=require``); asyncpg calls it ``ssl``."""
+    if "?" not in rest:
+        return rest
+    from urllib.parse import parse_qsl, urlencode
+
+    base, _, query = rest.partition("?")
+    pairs = [("ssl" if k == "sslmode" else k, v) for k, v in parse_qsl(query, keep_blank_values=True)]
+    return base + "?" + urlencode(pairs)
 
 
 @dataclass(frozen=True, slots=True)

@@ -416,3 +416,28 @@ def test_the_formatter_drops_fields_outside_its_whitelist_and_masks_tokens():
     out = json.loads(JsonFormatter().format(record))
     assert out["platform"] == "line"
     assert "text" not in out and SECRET_TOKEN not in json.dumps(out)
+
+
+# ------------------------------------------------------------------------------- database URLs
+
+
+def test_database_urls_as_platforms_write_them():
+    from bot.settings import async_database_url
+
+    assert async_database_url("postgres://u:p@db:5432/app") == "postgresql+asyncpg://u:p@db:5432/app"
+    assert async_database_url("postgresql://u@db/app") == "postgresql+asyncpg://u@db/app"
+    assert async_database_url("postgres://u@db/app?sslmode=require") == "postgresql+asyncpg://u@db/app?ssl=require"
+    assert async_database_url("sqlite:///./bansou.db") == "sqlite+aiosqlite:///./bansou.db"
+
+
+@pytest.mark.postgres_only
+async def test_a_managed_database_url_with_sslmode_connects(database_url):
+    """Managed PostgreSQL hands out libpq URLs with ``?sslmode=...``; asyncpg must still connect."""
+    from bot.store.db import Database
+
+    for mode in ("disable", "prefer"):
+        db = Database(database_url.replace("postgresql://", "postgres://") + f"?sslmode={mode}")
+        try:
+            assert await db.ping(), mode
+        finally:
+            await db.dispose()
