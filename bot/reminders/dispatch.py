@@ -31,7 +31,7 @@ from bot.content import Content
 from bot.delivery import Delivery, DeliveryError
 from bot.inbox import backoff_delay
 from bot.reminders.models import NudgeHistory, ReminderOutbox, ReminderPrefs
-from bot.reminders.picker import SIGNAL_WINDOW, ThemeRound, pick_nudge
+from bot.reminders.picker import SIGNAL_WINDOW, ThemeRound, group_by_theme, pick_nudge
 from bot.reminders.planner import (
     Decision, PlanState, UserState, decide, parse_hhmm, plan_due_slots, zone,
 )
@@ -130,34 +130,65 @@ class Dispatcher:
         self.bucket = TokenBucket.for_cap(rate_per_second or self.settings.reminder_rate_per_second)
         self.lock = asyncio.Lock()
         self._pg = not self.db.is_sqlite
+        self._nudges = list(self.content.nudges.values())
+        self._pools = group_by_theme(self._nudges)
 
     # ------------------------------------------------------------------------------ a pass
     async def run_pass(self, now: datetime | None = None) -> PassResult:
-        """Plan, claim, send and record everything due at ``now`` (default: the runtime's clock)."""
+        """Plan, claim, send and record everything due at ``now`` (default: the runtime's clock).
+
+        Four stages overlap: planning commits rows batch by batch while claimed batches are
+        rendered, sent and recorded, so a large pass is bounded by its slowest stage (normally
+        the rate cap), not by their sum."""
         async with self.lock:
             now = now or self.clock()
             result = PassResult()
-            result.planned = await self.plan(now, result)
             await self.reclaim_stale(now)
-            batch = await self._claim_and_prepare(now, result)
-            to_record: list[_Outcome] | None = None
-            while batch.claimed:
-                sending = asyncio.create_task(self._send_all(batch.jobs))
+            planning = asyncio.create_task(self.plan(now, result))
+            to_send: asyncio.Queue = asyncio.Queue(maxsize=2)
+            to_record: asyncio.Queue = asyncio.Queue(maxsize=2)
+
+            async def claim_stage() -> None:
                 try:
-                    if to_record is not None:
-                        await self._record(to_record, now, result)
-                    following = await self._claim_and_prepare(now, result)
+                    while True:
+                        batch = await self._claim_and_prepare(now, result)
+                        if batch.claimed:
+                            await to_send.put(batch.jobs)
+                            continue
+                        if planning.done():
+                            planning.result()  # re-raise a planning failure
+                            batch = await self._claim_and_prepare(now, result)  # rows planned at the very end
+                            if not batch.claimed:
+                                return
+                            await to_send.put(batch.jobs)
+                            continue
+                        await asyncio.wait({planning}, timeout=0.02)
                 finally:
-                    to_record = await sending
-                batch = following
-            if to_record is not None:
-                await self._record(to_record, now, result)
+                    await to_send.put(None)
+
+            async def send_stage() -> None:
+                try:
+                    while (jobs := await to_send.get()) is not None:
+                        await to_record.put(await self._send_all(jobs))
+                finally:
+                    await to_record.put(None)
+
+            async def record_stage() -> None:
+                while (outcomes := await to_record.get()) is not None:
+                    await self._record(outcomes, now, result)
+
+            stages = [asyncio.create_task(c) for c in (claim_stage(), send_stage(), record_stage())]
+            try:
+                await asyncio.gather(*stages)
+                result.planned = await planning
+            except BaseException:
+                for t in [*stages, planning]:
+                    t.cancel()
+                await asyncio.gather(*stages, planning, return_exceptions=True)
+                raise
             if result.sent or result.failed or result.skipped:
                 log.info("reminder pass", extra={"sent": result.sent, "skipped": result.skipped,
                                                  "failed": result.failed, "postponed": result.postponed})
-            from bot.metrics import count_reminder_pass
-
-            count_reminder_pass(self.runtime, result)
             return result
 
     # ---------------------------------------------------------------------------- planning
@@ -362,8 +393,8 @@ class Dispatcher:
         if row.kind == "nudge":
             nudge = self.content.nudges.get(row.nudge_id) if row.nudge_id else None
             if nudge is None:
-                got = pick_nudge(list(self.content.nudges.values()), history=history[user.id],
-                                 recent_kinds=recent[user.id], rng=self.rng)
+                got = pick_nudge(self._nudges, history=history[user.id], recent_kinds=recent[user.id],
+                                 rng=self.rng, pools=self._pools)
                 if got is None:
                     return None
                 nudge, round_no = got

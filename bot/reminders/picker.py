@@ -33,26 +33,35 @@ def nudge_weight(nudge: Nudge, recent_kinds: Collection[str]) -> float:
     return 1.0 + SIGNAL_BOOST * sum(1 for k in nudge.signals if k in recent_kinds)
 
 
-def pick_nudge(nudges: Sequence[Nudge], *, history: Mapping[str, ThemeRound], recent_kinds: Collection[str],
-               rng: random.Random) -> tuple[Nudge, int] | None:
-    """The next nudge and the round it belongs to, or None when there are no nudges at all."""
+def group_by_theme(nudges: Sequence[Nudge]) -> dict[str, list[Nudge]]:
+    """Nudges per theme, each list sorted by id (prepare once; pass as ``pools``)."""
     by_theme: dict[str, list[Nudge]] = {}
-    for n in nudges:
+    for n in sorted(nudges, key=lambda n: n.id):
         by_theme.setdefault(n.theme, []).append(n)
+    return dict(sorted(by_theme.items()))
+
+
+def pick_nudge(nudges: Sequence[Nudge], *, history: Mapping[str, ThemeRound], recent_kinds: Collection[str],
+               rng: random.Random, pools: Mapping[str, Sequence[Nudge]] | None = None) -> tuple[Nudge, int] | None:
+    """The next nudge and the round it belongs to, or None when there are no nudges at all."""
+    by_theme = pools if pools is not None else group_by_theme(nudges)
     # A theme whose round is used up is in its next round, with nothing used yet. Only the themes
     # in the lowest round are drawn from, so nothing repeats before the whole collection has been
     # seen, and a theme added later catches up first.
-    current: dict[str, tuple[int, frozenset[str], list[Nudge]]] = {}
-    for theme in sorted(by_theme):
-        pool = sorted(by_theme[theme], key=lambda n: n.id)
-        progress = history.get(theme, ThemeRound(1, frozenset()))
-        if all(n.id in progress.used for n in pool):
-            current[theme] = (progress.round + 1, frozenset(), pool)
+    current: list[tuple[int, frozenset[str], Sequence[Nudge]]] = []
+    for theme, pool in by_theme.items():
+        progress = history.get(theme)
+        if progress is None:
+            current.append((1, frozenset(), pool))
+        elif all(n.id in progress.used for n in pool):
+            current.append((progress.round + 1, frozenset(), pool))
         else:
-            current[theme] = (progress.round, progress.used, pool)
-    lowest = min((r for r, _, _ in current.values()), default=1)
-    candidates = [(n, r) for r, used, pool in current.values() if r == lowest for n in pool if n.id not in used]
+            current.append((progress.round, progress.used, pool))
+    lowest = min((r for r, _, _ in current), default=1)
+    candidates = [(n, r) for r, used, pool in current if r == lowest for n in pool if n.id not in used]
     if not candidates:
         return None
+    if not recent_kinds:
+        return rng.choice(candidates)
     weights = [nudge_weight(n, recent_kinds) for n, _ in candidates]
     return rng.choices(candidates, weights=weights, k=1)[0]
