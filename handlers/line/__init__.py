@@ -12,7 +12,7 @@ from bot.runtime import Runtime
 from handlers.channel import Channel
 from handlers.line.api import LineApi, LineSender
 from handlers.line.processor import LineProcessor
-from handlers.line.webhook import make_endpoint
+from handlers.line.webhook import AckFirst, make_endpoint
 
 
 def line_api(runtime: Runtime) -> LineApi:
@@ -35,9 +35,10 @@ def build_channel(runtime: Runtime) -> Channel | None:
     if not runtime.settings.line_enabled:
         return None
     api = line_api(runtime)
+    ack_first = AckFirst()
     return Channel(name="line",
-                   routes=[Route("/line/webhook", make_endpoint(runtime), methods=["POST"])],
-                   processor=LineProcessor(runtime, api),
+                   routes=[Route("/line/webhook", make_endpoint(runtime, ack_first), methods=["POST"])],
+                   processor=LineProcessor(runtime, api, ack_first=ack_first),
                    on_stop=[api.close])
 
 

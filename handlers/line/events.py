@@ -64,11 +64,11 @@ def route_key(event: dict[str, Any]) -> str | None:
     if not isinstance(source, dict):
         return None
     kind = source.get("type")
-    if kind == "user" and isinstance(source.get("userId"), str):
+    if kind == "user" and isinstance(source.get("userId"), str) and source["userId"]:
         return f"{PLATFORM}:{source['userId']}"
-    if kind == "group" and isinstance(source.get("groupId"), str):
+    if kind == "group" and isinstance(source.get("groupId"), str) and source["groupId"]:
         return f"{PLATFORM}:group:{source['groupId']}"
-    if kind == "room" and isinstance(source.get("roomId"), str):
+    if kind == "room" and isinstance(source.get("roomId"), str) and source["roomId"]:
         return f"{PLATFORM}:room:{source['roomId']}"
     return None
 

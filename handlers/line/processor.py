@@ -28,11 +28,14 @@ def route_context(event: dict) -> dict:
 class LineProcessor:
     """``bot.inbox.InboxProcessor`` for LINE."""
 
-    def __init__(self, runtime: Runtime, api: LineApi):
+    def __init__(self, runtime: Runtime, api: LineApi, *, ack_first=None):
         self.runtime = runtime
         self.line = api
+        self.ack_first = ack_first  # handlers.line.webhook.AckFirst: let acknowledgements go first
 
     async def prepare(self, session: AsyncSession, event: InboxEvent) -> Parcel | None:
+        if self.ack_first is not None:
+            await self.ack_first.wait_for_acks()
         payload = event.payload or {}
         if route_key(payload) is None:
             return None

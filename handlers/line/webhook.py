@@ -18,6 +18,35 @@ MAX_BODY_BYTES = 1024 * 1024  # LINE's bodies are a few KB; anything near this i
 MAX_EVENTS_PER_COMMIT = 500
 
 
+class AckFirst:
+    """Acknowledgements before work: the inbox processor waits (briefly) while webhooks are being
+    acknowledged, so engine CPU in the same event loop does not push a 200 past LINE's patience."""
+
+    def __init__(self, max_wait: float = 0.05):
+        self.max_wait = max_wait
+        self.in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def __enter__(self) -> "AckFirst":
+        self.in_flight += 1
+        self._idle.clear()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self._idle.set()
+
+    async def wait_for_acks(self) -> None:
+        """Return when no webhook is mid-acknowledgement, or after ``max_wait`` seconds at most."""
+        if self.in_flight:
+            try:
+                await asyncio.wait_for(self._idle.wait(), self.max_wait)
+            except asyncio.TimeoutError:
+                pass
+
+
 class GroupCommit:
     """Stores webhook events with group commit: webhooks that arrive while a commit is in flight
     are written together in the next transaction, so under load the database sees a few larger
@@ -79,11 +108,16 @@ async def read_body(request: Request, *, limit: int = MAX_BODY_BYTES) -> bytes |
     return bytes(body)
 
 
-def make_endpoint(runtime: Runtime):
+def make_endpoint(runtime: Runtime, ack_first: AckFirst | None = None):
     secret = runtime.settings.line_channel_secret or ""
     store = GroupCommit(runtime)
+    ack_first = ack_first or AckFirst()
 
     async def line_webhook(request: Request) -> Response:
+        with ack_first:
+            return await _handle(request)
+
+    async def _handle(request: Request) -> Response:
         try:
             body = await read_body(request)
         except BadWebhook as exc:
