@@ -87,6 +87,17 @@ def build_channel(runtime: Runtime):
     handler = AsyncSlackRequestHandler(bolt)
 
     async def endpoint(request: Request):
+        if request.method == "POST":
+            from starlette.responses import PlainTextResponse
+
+            from handlers.slack.guard import signed_by_slack, slack_body_problem
+
+            body = await request.body()
+            problem = slack_body_problem(request.headers.get("content-type"), body)
+            if problem:  # Bolt would answer a malformed body with a 500 (and Slack would retry it)
+                if not signed_by_slack(runtime.settings.slack_signing_secret, body, request.headers):
+                    return PlainTextResponse("invalid request signature", status_code=401)
+                return PlainTextResponse(problem, status_code=400)
         return await handler.handle(request)
 
     routes = [Route("/slack/events", endpoint, methods=["POST"])]
