@@ -52,6 +52,9 @@ class Metrics:
             "bansou_prepare_seconds", "Seconds spent running one event through the coach (engine, store)",
             ["platform"], buckets=LATENCY_BUCKETS, registry=r)
         self.inbox = Gauge("bansou_inbox_events", "Inbox rows by status at scrape time", ["status"], registry=r)
+        self.reminders_recent = Gauge(
+            "bansou_reminders_last_day", "Reminder outbox rows due in the last 24 hours, by status, from the "
+            "database (the same in every process, including what the worker sent)", ["status"], registry=r)
         self.database_up = Gauge("bansou_database_up", "1 when the database answered at scrape time", registry=r)
 
     def count_enqueued(self, platform: str, *, new: bool) -> None:
@@ -171,3 +174,21 @@ def count_reminder_pass(runtime: Any, result: Any) -> None:
     metrics.count_reminders("sent", getattr(result, "sent", 0))
     metrics.count_reminders("skipped", getattr(result, "skipped", 0))
     metrics.count_reminders("failed", getattr(result, "failed", 0))
+
+
+async def read_reminder_statuses(runtime: Any) -> None:
+    """Set ``bansou_reminders_last_day`` from the outbox (the worker serves no HTTP of its own)."""
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from bot.reminders.models import ReminderOutbox
+
+    since = runtime.clock() - timedelta(days=1)
+    async with runtime.db.session() as session:
+        rows = (await session.execute(select(ReminderOutbox.status, func.count())
+                                      .where(ReminderOutbox.due_at >= since).group_by(ReminderOutbox.status))).all()
+    gauge = metrics_of(runtime).reminders_recent
+    seen = dict(rows)
+    for status in ("pending", "sending", "sent", "skipped", "failed"):
+        gauge.labels(status).set(seen.get(status, 0))

@@ -5,7 +5,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bot.metrics import CONTENT_TYPE, metrics_of
+from bot.metrics import CONTENT_TYPE, metrics_of, read_reminder_statuses
 from bot.runtime import Runtime
 
 
@@ -21,6 +21,11 @@ def metrics_route(runtime: Runtime) -> Route:
             try:
                 metrics.set_inbox_counts(await inbox.counts())
             except Exception:  # noqa: BLE001 - a scrape must still answer when the query fails
+                metrics.database_up.set(0)
+        if up:
+            try:
+                await read_reminder_statuses(runtime)
+            except Exception:  # noqa: BLE001
                 metrics.database_up.set(0)
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 

@@ -249,6 +249,14 @@ async def test_a_reminder_pass_is_counted_due_sent_and_failed(runtime, clock):
     assert _sample(text, "bansou_reminders_total", outcome="failed") == 1
     assert _sample(text, "bansou_reminders_total", outcome="skipped") == result.skipped
 
+    from handlers.metrics import metrics_route
+    from starlette.applications import Starlette
+
+    async with _asgi(Starlette(routes=[metrics_route(runtime)])) as http:
+        scraped = (await http.get("/metrics")).text
+    assert _sample(scraped, "bansou_reminders_last_day", status="sent") == 3, "read from the outbox"
+    assert _sample(scraped, "bansou_reminders_last_day", status="failed") == 1
+
 
 async def test_two_runtimes_in_one_process_keep_their_own_counts(settings, clock, runtime):
     """Each runtime has its own registry: a second one neither fails to register nor sees the first's counts."""

@@ -189,6 +189,9 @@ class Dispatcher:
             if result.sent or result.failed or result.skipped:
                 log.info("reminder pass", extra={"sent": result.sent, "skipped": result.skipped,
                                                  "failed": result.failed, "postponed": result.postponed})
+            from bot.metrics import count_reminder_pass  # Prometheus counts (bot/metrics.py)
+
+            count_reminder_pass(self.runtime, result)
             return result
 
     # ---------------------------------------------------------------------------- planning
