@@ -22,6 +22,7 @@ from handlers.channel import Channel
 
 log = logging.getLogger("bansou.app")
 SHUTDOWN_GRACE_SECONDS = 10.0
+HEALTH_TIMEOUT_SECONDS = 5.0
 
 
 def build_channels(runtime: Runtime) -> list[Channel]:
@@ -56,7 +57,10 @@ def create_app(runtime: Runtime, *, scheduler: bool = True,
     runtime.extras["channels"] = {c.name: c for c in channels}
 
     async def healthz(_: Request) -> JSONResponse:
-        ok = await runtime.db.ping()
+        try:  # a database that does not answer at all must still give a prompt 503
+            ok = await asyncio.wait_for(runtime.db.ping(), HEALTH_TIMEOUT_SECONDS)
+        except asyncio.TimeoutError:
+            ok = False
         return JSONResponse({"status": "ok" if ok else "database unreachable"}, status_code=200 if ok else 503)
 
     routes = [Route("/healthz", healthz, methods=["GET"])]
