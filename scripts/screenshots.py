@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Screenshots of the web chat for the README: docs/web-chat*.png and docs/web-trend*.png.
+"""Screenshots of the web chat for the README: docs/web-chat*.png, docs/web-trend*.png, docs/web-crisis.png.
 
     .venv/bin/python scripts/screenshots.py                  # starts `bansou serve` on a temp SQLite DB
     .venv/bin/python scripts/screenshots.py --url http://127.0.0.1:8000 --db sqlite:///./bansou.db
@@ -127,6 +127,7 @@ def shoot(base: str, database_url: str, out_dir: Path, chromium: str) -> list[Pa
                 page.keyboard.press("Enter")
                 page.wait_for_selector(".msg-noticed")
                 page.wait_for_selector("#log[aria-busy=false]", state="attached")
+                page.mouse.move(0, 0)  # no hover highlight on a button in the picture
                 page.wait_for_timeout(400)
                 chat = out_dir / f"web-chat{suffix}.png"
                 page.screenshot(path=str(chat))
@@ -141,6 +142,22 @@ def shoot(base: str, database_url: str, out_dir: Path, chromium: str) -> list[Pa
                 page.screenshot(path=str(trend), full_page=False)
                 made.append(trend)
                 ctx.close()
+            # The crisis panel, for a brand-new visitor who writes something alarming straight away.
+            ctx = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, locale="ja-JP")
+            ctx.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base)
+                      else route.abort())
+            page = ctx.new_page()
+            page.goto(base + "/")
+            page.wait_for_selector("body[data-ready=true]")
+            page.fill("#composer-input", "もう消えたい。何もかも疲れた。")
+            page.keyboard.press("Enter")
+            page.wait_for_selector(".crisis-panel")
+            page.mouse.move(0, 0)
+            page.wait_for_timeout(700)
+            crisis = out_dir / "web-crisis.png"
+            page.screenshot(path=str(crisis))
+            made.append(crisis)
+            ctx.close()
         finally:
             browser.close()
     return made

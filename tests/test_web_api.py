@@ -449,3 +449,36 @@ async def test_one_visitors_messages_are_handled_one_at_a_time(web):
     # Three scores answered three questions in turn: the check-in moved on exactly three times.
     states = sorted(r.json()["state"] for r in results)
     assert states == ["checkin:boundaries", "checkin:client_respect", "checkin:reflection"]
+
+
+async def test_a_chosen_reminder_reaches_the_web_page_and_its_buttons_answer_it(web, runtime, database_url):
+    """End to end through the reminders' own dispatch pass (`bansou nudges send-due`, a fixed contract)."""
+    import asyncio
+    import os
+    import sys
+
+    v = Visitor(web)
+    await v.start("en")
+    await v.taps("English")
+    await v.taps("Scores only")
+    await v.taps("Weekdays 8:00")  # the clock says Monday 2026-01-05 09:00 in Tokyo
+    await v.says("cancel")  # leave the menu: reminders wait while a conversation is open
+
+    bansou = str(Path(sys.executable).parent / "bansou")
+    proc = await asyncio.create_subprocess_exec(
+        bansou, "nudges", "send-due", "--now", "2026-01-06T08:01:00+09:00",
+        env={**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    assert out.decode().startswith("sent 1"), out.decode()
+
+    got = (await web.get("/api/messages")).json()["messages"]
+    assert len(got) == 1
+    reminder = got[0]["reply"]
+    labels = [c["label"] for c in reminder["choices"]]
+    assert "Done" in labels and all(c["value"].startswith("nudge:") for c in reminder["choices"])
+    v.last = {"replies": [reminder]}
+    answered = await v.taps("Done")
+    assert answered["replies"] and answered["state"] == "idle"
+    assert (await web.get(f"/api/messages?after={got[0]['id']}")).json()["messages"] == []

@@ -235,7 +235,38 @@ def test_a_visitor_checks_in_by_clicking_and_typing_in_a_real_browser(server, br
     tab.ctx.close()
 
 
-def test_delete_my_data_clears_the_server_the_cookie_and_the_tab(server, browser):
+def push_to_the_only_web_visitor(database_url: str, reply) -> None:
+    """What the reminder scheduler does: hand a reply to the web sender (from outside the server)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import select
+
+    from bot.delivery import Delivery
+    from bot.service import utcnow
+    from bot.store.db import Database
+    from bot.store.models import User
+    from bot.types import UserKey
+    from handlers.web.outbox import WebSender
+
+    async def go() -> None:
+        db = Database(database_url)
+        try:
+            async with db.session() as s:
+                user = (await s.execute(select(User).where(User.platform == "web"))).scalar_one()
+            key = UserKey("web", user.platform_user_id)
+            await WebSender(db, clock=utcnow).send(Delivery(user=key, idempotency_key="reminder-1"), [reply])
+        finally:
+            await db.dispose()
+
+    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API keeps an event loop in this thread
+        pool.submit(asyncio.run, go()).result()
+
+
+def test_reminders_arrive_and_delete_my_data_clears_the_server_the_cookie_and_the_tab(server, browser,
+                                                                                       database_url):
+    from bot.types import Choice, Reply
+
     tab = Page(browser, server, locale="ja-JP")
     page = tab.page
     tab.open()
@@ -243,6 +274,16 @@ def test_delete_my_data_clears_the_server_the_cookie_and_the_tab(server, browser
     tab.tap("日本語")
     tab.tap("点数だけ")
     tab.tap("リマインドなし")
+    # A reminder pushed while the page was away shows up, with its buttons, when the page comes back.
+    push_to_the_only_web_visitor(database_url, Reply(
+        text="月曜の小さな問い：今週、ひとつ手放せそうな仕事は？", message_id="nudge.test",
+        choices=(Choice("チェックインする", "go:checkin"),)))
+    page.reload()
+    page.wait_for_selector("#log li.msg-bot >> text=月曜の小さな問い")
+    tab.tap("チェックインする")
+    assert "エネルギー" in tab.last_bot_text()
+    tab.type("キャンセル")
+
     cookie_before = [c["value"] for c in tab.ctx.cookies() if c["name"] == "bansou_visitor"]
     assert cookie_before and all(c["httpOnly"] for c in tab.ctx.cookies() if c["name"] == "bansou_visitor")
 
