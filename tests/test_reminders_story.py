@@ -497,3 +497,35 @@ async def test_send_due_command(runtime, clock, settings, tmp_path):
     due = bansou("--now", "2026-01-06T00:00:00Z")
     assert due.returncode == 0, due.stderr
     assert due.stdout.startswith("sent 0, skipped 1, failed 0")  # the cli platform has no sender
+
+
+async def test_the_scheduler_ticks_passes_and_runs_periodic_jobs(world, clock, settings):
+    """APScheduler only ticks: a pass every REMINDER_TICK_SECONDS, and each runtime.periodic job."""
+    from dataclasses import replace
+
+    from bot.reminders.worker import scheduler_task
+
+    kai = UserKey("line", "U-kai")
+    await world.meet(kai)
+    await world.say(kai, "every day at 9am")
+    clock.now = datetime(2026, 1, 6, 0, 0, tzinfo=timezone.utc)
+    world.runtime.settings = replace(settings, extra={"REMINDER_TICK_SECONDS": "0.2"})
+    housekeeping = asyncio.Event()
+
+    async def purge(rt) -> None:
+        assert rt is world.runtime
+        housekeeping.set()
+
+    world.runtime.periodic.append(("test-purge", 0.2, purge))
+    stop = asyncio.Event()
+    task = asyncio.create_task(scheduler_task(world.runtime, stop))
+    try:
+        await asyncio.wait_for(housekeeping.wait(), timeout=10)
+        for _ in range(500):
+            if world.sender.to("U-kai"):
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+    assert len(world.sender.to("U-kai")) == 1  # many ticks, one reminder
