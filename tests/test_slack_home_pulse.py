@@ -237,3 +237,12 @@ async def test_team_pulse_off(slack):
     assert "off" in slack.texts(slack.posts()[-1])
     async with slack.runtime.db.session() as s:
         assert (await s.get(SlackTeam, TEAM)).pulse_channel_id is None
+
+
+async def test_when_slack_cannot_confirm_the_admin_nothing_changes(slack):
+    slack.api.fail_next("users.info", status=500, body={"ok": False, "error": "internal_error"})
+    await slack.slash("UADMIN", "team-pulse <#C0PULSE>", trigger_id="904.1")
+    await slack.process()
+    assert "もう一度コマンド" in slack.texts(slack.posts()[-1])  # no profile, so the default language
+    async with slack.runtime.db.session() as s:
+        assert await s.get(SlackTeam, TEAM) is None

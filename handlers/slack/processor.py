@@ -179,15 +179,15 @@ class SlackProcessor:
 
     async def _team_pulse(self, session: AsyncSession, p: dict[str, Any], user, now: datetime) -> Parcel:
         profile = await self._profile(p, fresh=True)
-        if profile is None:
-            raise RuntimeError("users.info unavailable; cannot check admin rights")
         lang = user.language if user is not None else language_from_locale(
-            profile.get("locale"), self.runtime.settings.default_language)
+            (profile or {}).get("locale"), self.runtime.settings.default_language)
 
         def say(mid: str, values: dict[str, Any] | None = None) -> Reply:
             return Reply(text=self.runtime.content.text(mid, lang, values), message_id=mid)
 
         ctx = {**route_of(p), "lang": lang, "user": p["user"]}
+        if profile is None:  # users.info failed: we cannot tell whether they are an admin
+            return Parcel([say("slack.pulse_check_failed")], context=ctx)
         if not (profile.get("is_admin") or profile.get("is_owner") or profile.get("is_primary_owner")):
             return Parcel([say("slack.pulse_admin_only")], context=ctx)
         team_id = p.get("team_id")
