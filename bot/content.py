@@ -176,6 +176,24 @@ class Content:
     signal_routes: dict[str, SignalRoute]
     presets: dict[str, ReminderPreset]
     ui: dict[str, str] = field(default_factory=dict)  # role → message id (fallback, help, ...)
+    _phrases: dict[str, tuple[str, str]] | None = None
+
+    def phrase_index(self) -> dict[str, tuple[str, str]]:
+        """Folded phrase → ('command', name) or ('flow', flow id); built once (commands win)."""
+        if self._phrases is None:
+            from bot.text import normalize_command
+
+            index: dict[str, tuple[str, str]] = {}
+            for flow in self.flows.values():
+                for phrases in flow.entry.values():
+                    for p in phrases:
+                        index[normalize_command(p)] = ("flow", flow.id)
+            for name, per_lang in self.commands.items():
+                for phrases in per_lang.values():
+                    for p in phrases:
+                        index[normalize_command(p)] = ("command", name)
+            self._phrases = index
+        return self._phrases
 
     def text(self, message_id: str, lang: str, values: dict[str, Any] | None = None) -> str:
         """The message in ``lang`` with ``{placeholders}`` filled (unknown ones left as they are)."""

@@ -256,17 +256,7 @@ def _note_signals(vars: dict[str, Any], signals: Sequence[Signal]) -> None:
 def match_command(content: Content, text: str) -> tuple[str, str] | None:
     """('command', name) or ('flow', flow_id) when ``text`` is a global command or a flow's entry phrase."""
     t = normalize_command(text)
-    if not t:
-        return None
-    for name, per_lang in content.commands.items():
-        for phrases in per_lang.values():
-            if any(normalize_command(p) == t for p in phrases):
-                return "command", name
-    for flow in content.flows.values():
-        for phrases in flow.entry.values():
-            if any(normalize_command(p) == t for p in phrases):
-                return "flow", flow.id
-    return None
+    return content.phrase_index().get(t) if t else None
 
 
 def _match_choice(run: _Run, st: StateSpec, text: str):

@@ -35,6 +35,7 @@ from bot.types import Reply, UserKey
 log = logging.getLogger("bansou.inbox")
 IDEMPOTENCY_NAMESPACE = uuid.UUID("6f2c1f7e-6a53-4e0e-9d4b-6b616e736f75")
 DONE_STATES = ("done", "failed", "ignored")
+ENQUEUE_CHUNK = 500  # rows per INSERT (SQLite allows 32,766 bound values)
 
 
 def idempotency_key(platform: str, event_id: str) -> str:
@@ -98,13 +99,16 @@ async def enqueue(db: Database, events: Sequence[IncomingEvent], *, now: datetim
         from sqlalchemy.dialects.postgresql import insert
     rows = [{"platform": e.platform, "event_id": e.event_id, "user_key": e.user_key, "payload": e.payload,
              "status": "pending", "attempts": 0, "received_at": now} for e in events]
-    stmt = insert(InboxEvent).on_conflict_do_nothing(index_elements=["platform", "event_id"])
-    async with db.session() as session:
-        fresh: list[bool] = []
-        for row in rows:  # one statement per row so rowcount tells us which were new
-            result = await session.execute(stmt.values(**row))
-            fresh.append(bool(result.rowcount))
-        await session.commit()
+    new_ids: set[tuple[str, str]] = set()
+    async with db.engine.begin() as conn:
+        # One multi-row INSERT per chunk; RETURNING names the rows that were new, so a redelivered
+        # event (already stored) is told apart without a query per event.
+        for i in range(0, len(rows), ENQUEUE_CHUNK):
+            stmt = (insert(InboxEvent).values(rows[i:i + ENQUEUE_CHUNK])
+                    .on_conflict_do_nothing(index_elements=["platform", "event_id"])
+                    .returning(InboxEvent.platform, InboxEvent.event_id))
+            new_ids.update((r.platform, r.event_id) for r in await conn.execute(stmt))
+    fresh = [(e.platform, e.event_id) in new_ids for e in events]
     for listener in enqueue_listeners:
         for event, is_new in zip(events, fresh):
             listener(db, event.platform, is_new)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _KATAKANA_TO_HIRAGANA = {cp: cp - 0x60 for cp in range(0x30A1, 0x30F7)}
 _EDGE_PUNCT = "。、．，.,!！?？〜~…・「」『』()（）[]【】\"'`*"
@@ -25,6 +26,7 @@ def katakana_to_hiragana(text: str) -> str:
     return text.translate(_KATAKANA_TO_HIRAGANA)
 
 
+@lru_cache(maxsize=8192)
 def normalize_command(text: str) -> str:
     """Fold what someone typed so command phrases match: NFKC (full-width → half-width),
     lower case, katakana → hiragana, no edge punctuation, no polite wrapper, single spaces."""
