@@ -194,12 +194,13 @@ class InboxWorker:
 
     async def _prepare(self, session: AsyncSession, processor: InboxProcessor, ev: InboxEvent) -> bool:
         """Run the engine; True when there is something to deliver. Commits state and parcel together."""
+        row_id, platform, event_id = ev.id, ev.platform, ev.event_id  # readable after a rollback expires ev
         try:
             parcel = await processor.prepare(session, ev)
         except Exception as exc:  # noqa: BLE001 - one bad event must not stop the others
             await session.rollback()
-            log.exception("prepare failed", extra={"platform": ev.platform, "event_id": ev.event_id})
-            await self._finish(ev.id, "failed", error=f"prepare: {type(exc).__name__}")
+            log.exception("prepare failed", extra={"platform": platform, "event_id": event_id})
+            await self._finish(row_id, "failed", error=f"prepare: {type(exc).__name__}")
             return False
         if parcel is None or not parcel.replies:
             ev.status = "ignored"
