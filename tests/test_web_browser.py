@@ -179,6 +179,11 @@ def test_a_visitor_checks_in_by_clicking_and_typing_in_a_real_browser(server, br
     box.press("Shift+Enter")
     box.type("second line")
     assert box.input_value() == "first line\nsecond line"
+    count = len(tab.bubbles())
+    box.fill("変換中")
+    page.evaluate("""() => document.getElementById('composer-input').dispatchEvent(
+        new KeyboardEvent('keydown', {key: 'Enter', isComposing: true, bubbles: true, cancelable: true}))""")
+    assert box.input_value() == "変換中" and len(tab.bubbles()) == count
     box.fill("")
 
     # The conversation survives a reload (kept in this tab's sessionStorage, not on the server).
@@ -228,6 +233,14 @@ def test_a_visitor_checks_in_by_clicking_and_typing_in_a_real_browser(server, br
     tab.settled()
     assert page.locator("html").get_attribute("lang") == "ja"
     assert page.get_by_role("tab", name="チャット").is_visible()
+
+    # A second tab shares the identity but not the transcript (sessionStorage is per tab): it says
+    # welcome back and offers where to start.
+    second = tab.ctx.new_page()
+    second.goto(server + "/")
+    second.wait_for_selector("body[data-ready=true]")
+    assert "おかえりなさい" in second.locator("#log").inner_text()
+    assert second.locator("#log .choices .choice").count() == 2
 
     assert tab.outside == [], f"the page tried to reach beyond loopback: {tab.outside}"
     assert tab.console_errors == [], tab.console_errors
