@@ -450,6 +450,11 @@ def _flow_text(run: _Run, convo: ConvoState, text: str) -> ConvoState | None:
             vars["evidence"] = s.evidence
             return run.enter(flow, target, vars)
     if st.text is None:
+        top = strongest(run.signals)
+        if top is not None:
+            # What they wrote matters more than the buttons we showed: answer it, as from idle.
+            run.notice(top, offer=run.content.signal_routes[top.kind].flow != flow.id)
+            return None
         run.ui("fallback")
         return _reprompt(run, replace(convo, vars=vars))
     value: Any = text.strip()

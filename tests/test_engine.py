@@ -265,3 +265,19 @@ def test_flow_timeout_is_per_flow(test_flows):
     out = step(content=test_flows, convo=convo, inbound=inbound, signals=[], user=UserView(language="en"),
                now=T0 + timedelta(hours=2))
     assert out.replies[0].message_id == "common.expired"
+
+
+def test_a_pattern_written_where_buttons_were_expected_is_answered_not_brushed_off():
+    chat = EngineChat(lang="en")
+    chat.send("menu")
+    chat.send("honestly I can't say no to anyone and I'm exhausted")
+    assert chat.ids[0].startswith("noticed.")
+    assert "common.fallback" not in chat.ids
+    assert chat.choices and chat.choices[0].value.startswith("go:")
+    assert chat.state == "idle"
+
+
+def test_the_menu_is_a_hub_that_lapses_within_the_hour():
+    chat = EngineChat(lang="en")
+    chat.send("menu")
+    assert chat.convo.expires_at == chat.now + timedelta(hours=1)
