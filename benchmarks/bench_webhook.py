@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _machine import machine, machine_line, replace_section  # noqa: E402
 from tests.fake_line_api import FakeLineApi, callback_body, line_id, text_event, webhook_headers  # noqa: E402
-from tests.reliability.procs import ServerProcess, child_env, free_port, run_bansou  # noqa: E402
+from tests.procs import Server, child_env, free_port, run_bansou_async  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SECRET = "bench-channel-secret"
@@ -195,7 +195,7 @@ async def prepare_database(backend: str, workdir: Path) -> str:
     finally:
         await admin.close()
     url = base + "/bansou_bench"
-    done = await run_bansou(["db", "upgrade"], env=child_env(DATABASE_URL=url), workdir=workdir)
+    done = await run_bansou_async(["db", "upgrade"], env=child_env(DATABASE_URL=url), cwd=workdir)
     if done.returncode != 0:
         raise RuntimeError("bansou db upgrade failed: " + done.stderr[-2000:])
     return url
@@ -208,8 +208,8 @@ async def bench_bansou(backend: str, *, levels: list[int], step_seconds: float, 
     stop_fake = fake.start_thread()  # its own thread and loop, off the measured one
     env = child_env(DATABASE_URL=url, LINE_CHANNEL_SECRET=SECRET, LINE_CHANNEL_ACCESS_TOKEN=TOKEN,
                     LINE_API_BASE_URL=fake.url, LOG_LEVEL="ERROR")
-    server = ServerProcess(env=env, workdir=workdir / backend, name=f"serve-{backend}")
-    await server.start()
+    server = Server(env=env, workdir=workdir / backend, name=f"serve-{backend}")
+    await server.start_ready()
     result: dict = {"backend": backend, "steps": []}
     try:
         async with LoadGenerator(server.url, fake) as gen:

@@ -12,7 +12,7 @@ import httpx
 
 from bot.inbox import idempotency_key
 from tests.fake_line_api import FakeLineApi, callback_body, line_id, text_event, webhook_headers
-from tests.reliability.procs import ServerProcess, child_env
+from tests.procs import ProcessGroup, child_env
 
 SECRET = "crash-secret"
 TOKEN = "crash-token"
@@ -26,9 +26,9 @@ async def test_web_process_sigkilled_mid_stream_answers_every_event_exactly_once
     async with fake.serve():
         env = child_env(DATABASE_URL=database_url, LINE_CHANNEL_SECRET=SECRET, LINE_CHANNEL_ACCESS_TOKEN=TOKEN,
                         LINE_API_BASE_URL=fake.url, LOG_LEVEL="WARNING")
-        server = ServerProcess(env=env, workdir=tmp_path)
-        await server.start()
-        try:
+        with ProcessGroup(tmp_path) as group:
+            server = group.server(env=env, name="serve", start=False)
+            await server.start_ready()
             users = [line_id() for _ in range(USERS)]
             events = [text_event(u, f"message {i} from a tired consultant", reply_token=fake.issue_reply_token(u))
                       for i in range(MESSAGES_PER_USER) for u in users]
@@ -72,9 +72,8 @@ async def test_web_process_sigkilled_mid_stream_answers_every_event_exactly_once
 
             await fake.wait_for(lambda: all(answers(ev) for ev in events), timeout=60)
             await asyncio.sleep(1.0)  # anything still in flight would show as a double
-        finally:
             server.stop()
-        log = server.log_tail()
+            log = server.log()
 
     lost = [ev["webhookEventId"] for ev in events if not answers(ev)]
     doubled = {ev["webhookEventId"]: [s.via for s in answers(ev)] for ev in events if len(answers(ev)) > 1}

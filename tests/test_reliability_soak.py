@@ -17,7 +17,7 @@ import httpx
 from bot.inbox import idempotency_key
 from tests.fake_line_api import FakeLineApi, callback_body, line_id, text_event, webhook_headers
 from tests.reliability.live import env_flag
-from tests.reliability.procs import ServerProcess, child_env
+from tests.procs import Server, child_env
 
 SECRET = "soak-secret"
 TOKEN = "soak-token"
@@ -33,8 +33,12 @@ async def test_concurrent_conversations_for_a_while_lose_nothing_and_memory_stay
     fake_stop = fake.start_thread()  # its own loop: answers stay prompt under load
     env = child_env(DATABASE_URL=database_url, LINE_CHANNEL_SECRET=SECRET, LINE_CHANNEL_ACCESS_TOKEN=TOKEN,
                     LINE_API_BASE_URL=fake.url, LOG_LEVEL="ERROR")
-    server = ServerProcess(env=env, workdir=tmp_path)
-    await server.start()
+    server = Server(env=env, workdir=tmp_path)
+    try:
+        await server.start_ready()
+    except BaseException:
+        fake_stop()
+        raise
     sent: list[dict] = []
     problems: list[str] = []
 

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from tests.fake_line_api import FakeLineApi
 from tests.reliability.fakes import FakeSlackAPI, start_in_thread
-from tests.reliability.procs import ServerProcess, child_env
+from tests.procs import Server, child_env
 
 LINE_SECRET = "fuzz-line-secret"
 LINE_TOKEN = "fuzz-line-token"
@@ -22,7 +22,7 @@ SLACK_TOKEN = "xoxb-fuzz-0000-token"
 @dataclass
 class LiveStack:
     url: str
-    server: ServerProcess
+    server: Server
     line: FakeLineApi
     slack: FakeSlackAPI
     database_url: str
@@ -31,7 +31,7 @@ class LiveStack:
     def error_log_lines(self) -> list[dict[str, Any]]:
         """The server's error-level JSON log lines (log.exception and worse)."""
         out = []
-        for line in self.server.log_tail(10**7).splitlines():
+        for line in self.server.log(10**8).splitlines():
             if line.startswith("{"):
                 try:
                     record = json.loads(line)
@@ -73,9 +73,9 @@ def start_live_stack(workdir: Path, *, line_validate=None, extra_env: dict[str, 
     env = child_env(DATABASE_URL=database_url, LINE_CHANNEL_SECRET=LINE_SECRET, LINE_CHANNEL_ACCESS_TOKEN=LINE_TOKEN,
                     LINE_API_BASE_URL=line.url, SLACK_SIGNING_SECRET=SLACK_SECRET, SLACK_BOT_TOKEN=SLACK_TOKEN,
                     SLACK_API_BASE_URL=slack.base_url + "/api/", LOG_LEVEL="WARNING", **(extra_env or {}))
-    server = ServerProcess(env=env, workdir=workdir, name="serve-live")
+    server = Server(env=env, workdir=workdir, name="serve-live")
     try:
-        asyncio.run(server.start())
+        asyncio.run(server.start_ready())
     except Exception:
         for stop in reversed(stops):
             stop()
