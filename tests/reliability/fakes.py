@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 import uuid
 from collections import Counter
@@ -156,10 +157,13 @@ class FaultyLineApi(FakeLineApi):
     409 for an accepted X-Line-Retry-Key, spec validation) plus time-window faults and timeouts
     whose request *did* take effect (the answer is withheld, so the caller cannot tell)."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, latency: tuple[float, float] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.faults: list[Fault] = []
         self.injected: Counter[str] = Counter()
+        # (min, max) seconds each reply/push waits, body already read, before LINE acts on it: a
+        # caller killed meanwhile leaves a request that still takes effect, as it would at LINE.
+        self.latency = latency
 
     async def _reply(self, request):  # noqa: ANN001 - starlette Request
         return await self._faulty("reply", request, super()._reply)
@@ -168,6 +172,9 @@ class FaultyLineApi(FakeLineApi):
         return await self._faulty("push", request, super()._push)
 
     async def _faulty(self, endpoint: str, request, handler):  # noqa: ANN001
+        if self.latency:
+            await request.body()  # starlette keeps it for the handler
+            await asyncio.sleep(random.uniform(*self.latency))
         fault = next((f for f in self.faults if f.active(endpoint)), None)
         if fault is None:
             return await handler(request)
