@@ -15,7 +15,7 @@ import urllib.parse
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from tests.reliability.live import (LINE_SECRET, SLACK_SECRET, env_flag, inbox_counts,
                                     start_live_stack)
@@ -243,6 +243,8 @@ def test_slack_signed_interactivity_and_commands_get_a_clear_answer(live, client
                                      "response_url": st.just("http://127.0.0.1:9/response")})
 
     @FUZZ
+    @example({"command": "/coach", "text": "夜中まで返信した", "user_id": "U0SLACK001", "team_id": "T0000000001",
+              "channel_id": "D0DM00001", "trigger_id": "9" * 300, "response_url": "http://127.0.0.1:9/response"})
     @given(st.one_of(block_actions.map(lambda p: {"payload": json.dumps(p)}),
                      mutated(block_actions).map(lambda p: {"payload": json.dumps(p)}),
                      st.text(max_size=300).map(lambda p: {"payload": p}),

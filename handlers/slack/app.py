@@ -8,6 +8,7 @@ answer is sent only once the row is stored.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from dataclasses import dataclass
@@ -77,6 +78,10 @@ def _team(body: dict[str, Any], context) -> dict[str, Any]:
             "is_enterprise_install": bool(context.get("is_enterprise_install") or auth.get("is_enterprise_install"))}
 
 
+EVENT_ID_MAX = 128  # inbox_events.event_id and user_key (bot/store/models.py)
+USER_KEY_MAX = 160
+
+
 class SlackIntake:
     """Bolt listeners: filter, store, wake the inbox, ack."""
 
@@ -84,8 +89,14 @@ class SlackIntake:
         self.runtime = runtime
 
     async def _store(self, event_id: str, user_id: str, payload: dict[str, Any]) -> bool:
+        user_key = str(UserKey("slack", user_id))
+        if len(user_key) > USER_KEY_MAX:  # no Slack user id is this long: nothing to answer
+            log.warning("slack event without a usable user id", extra={"platform": "slack"})
+            return False
+        if len(event_id) > EVENT_ID_MAX:  # e.g. a huge trigger_id: keep it unique, fit the column
+            event_id = "sha256:" + hashlib.sha256(event_id.encode("utf-8", "surrogatepass")).hexdigest()
         new = await enqueue(self.runtime.db, [IncomingEvent(platform="slack", event_id=event_id,
-                                                            user_key=str(UserKey("slack", user_id)), payload=payload)],
+                                                            user_key=user_key, payload=payload)],
                             now=self.runtime.clock())
         inbox = self.runtime.extras.get("inbox")
         if inbox is not None and new:
