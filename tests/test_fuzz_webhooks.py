@@ -175,6 +175,15 @@ LINE_CASES = [
     ("NUL in text", b'{"destination":"U","events":[{"type":"message","source":{"type":"user","userId":"U2"},'
      b'"message":{"type":"text","id":"1","text":"a\\u0000b"},"webhookEventId":"01NUL","replyToken":"t"}]}', {},
      {200, 400}),
+    # PostgreSQL text cannot hold NUL, and the inbox's id columns are bounded (found by the fuzzer on PG).
+    ("NUL in webhookEventId and userId", b'{"destination":"U","events":[{"type":"message","source":{"type":"user",'
+     b'"userId":"U3\\u0000"},"message":{"type":"text","id":"1","text":"hi"},"webhookEventId":"\\u0000"},'
+     b'{"type":"follow","source":{"type":"user","userId":"U4"},"webhookEventId":"0\\u0000","replyToken":"t"}]}',
+     {}, {200, 400}),
+    ("over-long webhookEventId and userId", b'{"destination":"U","events":[{"type":"follow","source":{"type":"user",'
+     b'"userId":"U' + b"5" * 400 + b'"},"webhookEventId":"' + b"E" * 400 + b'","replyToken":"t"},'
+     b'{"type":"follow","source":{"type":"user","userId":"U6"},"webhookEventId":"' + b"F" * 400 + b'"}]}',
+     {}, {200, 400}),
 ]
 
 

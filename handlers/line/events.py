@@ -64,13 +64,19 @@ def route_key(event: dict[str, Any]) -> str | None:
     if not isinstance(source, dict):
         return None
     kind = source.get("type")
-    if kind == "user" and isinstance(source.get("userId"), str) and source["userId"]:
+    if kind == "user" and _usable_id(source.get("userId")):
         return f"{PLATFORM}:{source['userId']}"
-    if kind == "group" and isinstance(source.get("groupId"), str) and source["groupId"]:
+    if kind == "group" and _usable_id(source.get("groupId")):
         return f"{PLATFORM}:group:{source['groupId']}"
-    if kind == "room" and isinstance(source.get("roomId"), str) and source["roomId"]:
+    if kind == "room" and _usable_id(source.get("roomId")):
         return f"{PLATFORM}:room:{source['roomId']}"
     return None
+
+
+def _usable_id(value: Any, *, longest: int = 128) -> bool:
+    """A LINE id or webhookEventId we can store: a non-empty string that fits the inbox's columns and
+    holds no NUL (PostgreSQL text cannot)."""
+    return isinstance(value, str) and 0 < len(value) <= longest and "\x00" not in value
 
 
 def is_group(event: dict[str, Any]) -> bool:
@@ -87,7 +93,7 @@ def push_target(event: dict[str, Any]) -> str:
 def event_id(event: dict[str, Any]) -> str:
     """``webhookEventId``, or (for a body without one) a digest of the event, stable across redeliveries."""
     wid = event.get("webhookEventId")
-    if isinstance(wid, str) and wid:
+    if _usable_id(wid):
         return wid
     canonical = json.dumps({k: v for k, v in event.items() if k != "deliveryContext"}, sort_keys=True)
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
