@@ -36,6 +36,7 @@ log = logging.getLogger("bansou.inbox")
 IDEMPOTENCY_NAMESPACE = uuid.UUID("6f2c1f7e-6a53-4e0e-9d4b-6b616e736f75")
 DONE_STATES = ("done", "failed", "ignored")
 ENQUEUE_CHUNK = 500  # rows per INSERT (SQLite allows 32,766 bound values)
+FINISH_PATIENCE_SECONDS = 120.0  # how long a delivered event waits for the database to record it
 
 
 def idempotency_key(platform: str, event_id: str) -> str:
@@ -245,8 +246,25 @@ class InboxWorker:
                 await session.commit()
             log.exception("delivery raised", extra={"platform": ev.platform, "event_id": ev.event_id})
             return False if final else None
-        await self._finish(ev.id, "done")
+        await self._finish_delivered(ev.id)
         return True
+
+    async def _finish_delivered(self, event_id: int) -> None:
+        """Record ``done`` for an event the platform has accepted. The send cannot be taken back and a
+        reply cannot be deduplicated, so while the database is briefly away this keeps trying rather
+        than leave the event to be delivered (and seen) a second time."""
+        delay, waited = 0.25, 0.0
+        while True:
+            try:
+                await self._finish(event_id, "done")
+                return
+            except Exception:  # noqa: BLE001 - e.g. the database restarting; give up after a while
+                if waited >= FINISH_PATIENCE_SECONDS:
+                    raise
+                log.warning("delivered, but could not record it yet; retrying")
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 5.0)
 
     async def _finish(self, event_id: int, status: str, *, error: str | None = None) -> None:
         async with self.db.session() as s:
