@@ -70,7 +70,10 @@ async def test_concurrent_conversations_for_a_while_lose_nothing_and_memory_stay
                 await asyncio.sleep(0.05)
 
     try:
-        limits = httpx.Limits(max_connections=CONVERSATIONS + 10, max_keepalive_connections=CONVERSATIONS + 10)
+        # uvicorn closes a connection idle for 5 s, httpx's default keep-alive is also 5 s: a request on a
+        # connection the server is closing that instant fails with ReadError. Expire ours sooner.
+        limits = httpx.Limits(max_connections=CONVERSATIONS + 10, max_keepalive_connections=CONVERSATIONS + 10,
+                              keepalive_expiry=2.0)
         async with httpx.AsyncClient(timeout=30, limits=limits) as client:
             users = [line_id() for _ in range(CONVERSATIONS)]
             warm_until = time.monotonic() + min(3.0, SECONDS / 3)
