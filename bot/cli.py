@@ -214,11 +214,13 @@ async def run_users(args) -> int:
 
 
 def run_serve(args) -> int:
+    load_settings().check()  # refuse a half-configured channel before loading the server
     server = importlib.import_module("handlers.server")
     return server.serve(host=args.host, port=args.port, scheduler=not args.no_scheduler)
 
 
 def run_worker(args) -> int:
+    load_settings().check()
     worker = importlib.import_module("handlers.worker")
     return asyncio.run(worker.run_worker())
 

@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONTENT_DIR = PROJECT_ROOT / "content"
+# From a checkout (editable install) the content sits beside the package; from an installed wheel,
+# run where the project's files are (the Procfile's platforms and the Dockerfile do).
+DEFAULT_CONTENT_DIR = PROJECT_ROOT / "content" if (PROJECT_ROOT / "content").is_dir() else Path.cwd() / "content"
 
 
 def async_database_url(url: str) -> str:
