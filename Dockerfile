@@ -1,4 +1,4 @@
-# bansou: one image for every process type (web, worker, release). See docs/deploy.md.
+# bansou: one image for every process type (web, worker, release). See the README's Deploy section.
 #   docker build -t bansou .
 #   docker run --env-file .env -p 8000:8000 bansou                 # web
 #   docker run --env-file .env bansou bansou worker                # the one worker

@@ -280,7 +280,7 @@ SLACK_VARS = ("SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLA
 
 
 def _expected_missing(present: set[str]) -> str | None:
-    """The rule an operator reads in docs/deploy.md, written out independently of Settings.check():
+    """The rule an operator reads in the README's Deploy section, written out independently of Settings.check():
     the variable that must be added, or None when the configuration is whole (or the channel off)."""
     line = present & set(LINE_VARS)
     if len(line) == 1:
