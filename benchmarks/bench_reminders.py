@@ -154,7 +154,8 @@ async def run(args) -> dict:
             if args.sender == "null":  # isolates our own cost (database, planning, rendering)
                 runtime.senders["line"] = _NullSender()
             sender = type(runtime.senders["line"]).__module__ + "." + type(runtime.senders["line"]).__name__
-            dispatcher = Dispatcher(runtime, concurrency=args.concurrency, batch_size=args.batch)
+            kw = {"concurrency": args.concurrency} if args.concurrency else {}
+            dispatcher = Dispatcher(runtime, batch_size=args.batch, **kw)
             t0 = time.perf_counter()
             result = await dispatcher.run_pass(now)
             elapsed = time.perf_counter() - t0
@@ -179,7 +180,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=1500.0, help="REMINDER_RATE_PER_SECOND (default 1500)")
-    parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=None, help="sends in flight (default: the Dispatcher's)")
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
     parser.add_argument("--sender", choices=["line", "null"], default="line",
