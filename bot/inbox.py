@@ -116,17 +116,22 @@ async def enqueue(db: Database, events: Sequence[IncomingEvent], *, now: datetim
     return sum(fresh)
 
 
+CONCURRENCY = 8
+SQLITE_CONCURRENCY = 2
+
+
 class InboxWorker:
     """Processes stored events: per user, in order, under the user's lock."""
 
     def __init__(self, db: Database, processors: dict[str, InboxProcessor], *,
-                 clock: Callable[[], datetime], max_attempts: int = 8, concurrency: int = 8,
+                 clock: Callable[[], datetime], max_attempts: int = 8, concurrency: int | None = None,
                  poll_interval: float = 1.0, batch: int = 200):
         self.db = db
         self.processors = processors
         self.clock = clock
         self.max_attempts = max_attempts
-        self.concurrency = concurrency
+        # SQLite has one writer: more users at once only queue on its lock (busy-handler sleeps).
+        self.concurrency = concurrency or (SQLITE_CONCURRENCY if db.is_sqlite else CONCURRENCY)
         self.poll_interval = poll_interval
         self.batch = batch
         self._wake = asyncio.Event()
