@@ -396,8 +396,8 @@ async def running_bansou(settings, clock, *, fake: FakeLineApi, spec=None, lifes
 
     world = LineWorld(fake=fake, settings=line_settings(settings, fake), clock=clock, spec=spec)
     world.runtime = await build_runtime(world.settings, clock=clock, migrate=False)
-    app = create_app(world.runtime, scheduler=False)
     if not lifespan:
+        app = create_app(world.runtime, scheduler=False)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bansou.test") as http:
             world.http = http
             try:
@@ -405,20 +405,10 @@ async def running_bansou(settings, clock, *, fake: FakeLineApi, spec=None, lifes
             finally:
                 await world.runtime.close()
         return
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("bansou did not start")
-        await asyncio.sleep(0.005)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    world.base_url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=world.base_url, timeout=10) as http:
-        world.http = http
-        try:
+    from tests.reliability.inprocess import serve_app
+
+    async with serve_app(world.runtime, inbox_poll=None) as base_url:
+        world.base_url = base_url
+        async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+            world.http = http
             yield world
-        finally:
-            server.should_exit = True
-            await task
