@@ -241,6 +241,13 @@ class _Collector:
             self.add(path, "(file)", f"cannot be read: {exc.strerror}")
         return None
 
+    def read_required(self, path: Path) -> Any:
+        """Like ``read_yaml`` for a file that must exist: a missing one is reported, not skipped."""
+        if not path.is_file():
+            self.add(path, "(file)", "missing")
+            return None
+        return self.read_yaml(path)
+
 
 def _as_list(value: Any) -> list:
     if value is None:
@@ -522,7 +529,7 @@ def _load_nudges(c: _Collector, root: Path) -> dict[str, Nudge]:
 
 def _load_commands(c: _Collector, root: Path) -> dict[str, dict[str, tuple[str, ...]]]:
     path = root / "commands.yaml"
-    raw = c.read_yaml(path) if path.is_file() else c.add(path, "(file)", "missing")
+    raw = c.read_required(path)
     commands: dict[str, dict[str, tuple[str, ...]]] = {}
     if raw is None:
         return commands
@@ -551,7 +558,7 @@ def _load_commands(c: _Collector, root: Path) -> dict[str, dict[str, tuple[str, 
 
 def _load_signal_routes(c: _Collector, root: Path) -> dict[str, SignalRoute]:
     path = root / "signals.yaml"
-    raw = c.read_yaml(path) if path.is_file() else c.add(path, "(file)", "missing")
+    raw = c.read_required(path)
     routes: dict[str, SignalRoute] = {}
     if not isinstance(raw, dict):
         if raw is not None:
@@ -577,7 +584,7 @@ def _load_signal_routes(c: _Collector, root: Path) -> dict[str, SignalRoute]:
 
 def _load_presets(c: _Collector, root: Path) -> dict[str, ReminderPreset]:
     path = root / "reminders.yaml"
-    raw = c.read_yaml(path) if path.is_file() else c.add(path, "(file)", "missing")
+    raw = c.read_required(path)
     presets: dict[str, ReminderPreset] = {}
     if raw is None:
         return presets

@@ -23,7 +23,6 @@ from bot.text import normalize_command, parse_score
 from bot.types import SIGNAL_KINDS, Choice, Inbound, Reply, Signal
 
 MAX_AUTO_STEPS = 32
-CHOICE_VALUE_MAX = 300  # LINE postback data allows 300 characters
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from bot.engine import Effect, Interpreter, StepResult, UserView, step
 from bot.store import repo
 from bot.store.db import Database
 from bot.store.models import User
-from bot.types import Inbound, Reply, Signal, UserKey
+from bot.types import Inbound, Reply, Signal
 
 log = logging.getLogger("bansou.coach")
 
@@ -175,7 +175,3 @@ class Coach:
             await repo.delete_user(session, user)
         return extra
 
-
-async def handle_text(coach: Coach, key: UserKey, text: str, *, now: datetime | None = None) -> Outcome:
-    """Convenience for the CLI and tests: one text message from ``key``."""
-    return await coach.handle(Inbound(user=key, kind="text", text=text, received_at=now or coach.clock()))
