@@ -114,6 +114,15 @@ def test_text_postback_follow_unfollow_become_the_cores_inbounds():
     assert to_inbound(unfollow_event(user), received_at=NOW).kind == "unfollow"
 
 
+@pytest.mark.parametrize("shape", [["a list"], "a string", 7, True])
+def test_a_message_or_postback_that_is_not_an_object_is_handled_not_crashed(shape):
+    user = line_id()
+    message = dict(text_event(user, "hi", reply_token="t"), message=shape)
+    assert to_inbound(message, received_at=NOW).kind == "unsupported"
+    postback = dict(postback_event(user, "go:menu", reply_token="t"), postback=shape)
+    assert to_inbound(postback, received_at=NOW) is None
+
+
 @pytest.mark.parametrize("kind", ["sticker", "image", "video", "audio", "file", "location"])
 def test_media_we_cannot_read_is_unsupported(kind):
     inbound = to_inbound(media_event(line_id(), kind, reply_token="t"), received_at=NOW)

@@ -132,12 +132,12 @@ def to_inbound(event: dict[str, Any], *, received_at: datetime, event_id: str | 
     etype = event.get("type")
     common = dict(user=user, received_at=received_at, event_id=event_id)
     if etype == "message":
-        message = event.get("message") or {}
+        message = _object(event.get("message"))
         if message.get("type") == "text" and isinstance(message.get("text"), str):
             return Inbound(kind="text", text=message["text"], **common)
         return Inbound(kind="unsupported", **common)
     if etype == "postback":
-        data = (event.get("postback") or {}).get("data")
+        data = _object(event.get("postback")).get("data")
         if not isinstance(data, str) or not data:
             return None
         return Inbound(kind="choice", choice=data, **common)
@@ -146,6 +146,11 @@ def to_inbound(event: dict[str, Any], *, received_at: datetime, event_id: str | 
     if etype == "unfollow":
         return Inbound(kind="unfollow", **common)
     return None
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """A JSON object from the event, or an empty one when a signed body holds something else there."""
+    return value if isinstance(value, dict) else {}
 
 
 def profile_language(language: str | None) -> str | None:
