@@ -68,6 +68,13 @@ class _WireReply(ReplyMessageRequest):
         return self._wire
 
 
+# The SDK's own request builders without pydantic's ``validate_arguments`` wrapper, which copies every
+# argument into a model on each call (~0.1 ms of CPU per push). What we pass is already the right type:
+# a request made by ``_wire_request`` and a retry key we made ourselves.
+_PUSH = AsyncMessagingApi.push_message_with_http_info.raw_function
+_REPLY = AsyncMessagingApi.reply_message_with_http_info.raw_function
+
+
 def _env_proxy_applies(host: str) -> bool:
     """Whether HTTP(S)_PROXY/NO_PROXY route requests to ``host`` through a proxy."""
     try:
@@ -92,7 +99,8 @@ class _Client(AsyncApiClient):
       session without that; with a proxy configured the SDK's session is kept as it is. (A netrc
       entry for the host would clash with the Bearer header anyway.)
     * parsing the bodies of successful sends, which we never read. Errors are raised by the SDK's
-      transport before this point, with their bodies.
+      transport before this point, with their bodies;
+    * walking our wire bodies (``_WirePush``/``_WireReply``), which are JSON types already.
     """
 
     _UNREAD = frozenset({"PushMessageResponse", "ReplyMessageResponse"})
@@ -104,6 +112,11 @@ class _Client(AsyncApiClient):
             sdk_session = rest.pool_manager
             rest.pool_manager = aiohttp.ClientSession(connector=sdk_session.connector, trust_env=False)
             sdk_session.detach()  # the connector now belongs to the new session
+
+    def sanitize_for_serialization(self, obj):
+        if isinstance(obj, (_WirePush, _WireReply)):
+            return obj._wire  # already plain JSON types: no need to walk it
+        return super().sanitize_for_serialization(obj)
 
     def deserialize(self, response, response_type):
         if response_type in self._UNREAD:
@@ -197,7 +210,7 @@ class LineApi:
     async def reply(self, reply_token: str, messages: list[dict[str, Any]]) -> None:
         request = _wire_request(_WireReply, {"replyToken": reply_token, "messages": messages})
         try:
-            await self.api.reply_message_with_http_info(request, _request_timeout=REQUEST_TIMEOUT)
+            await _REPLY(self.api, request, _request_timeout=REQUEST_TIMEOUT)
         except ApiException as exc:
             if exc.status == 400 and INVALID_REPLY_TOKEN in _line_message(exc.body).lower():
                 raise ReplyTokenUnusable() from None
@@ -208,8 +221,7 @@ class LineApi:
     async def push(self, to: str, messages: list[dict[str, Any]], *, retry_key: str) -> None:
         request = _wire_request(_WirePush, {"to": to, "messages": messages})
         try:
-            await self.api.push_message_with_http_info(request, x_line_retry_key=retry_key,
-                                                       _request_timeout=REQUEST_TIMEOUT)
+            await _PUSH(self.api, request, x_line_retry_key=retry_key, _request_timeout=REQUEST_TIMEOUT)
         except ApiException as exc:
             if exc.status == 409:
                 log.info("LINE push already accepted for this retry key", extra={"status": 409})
