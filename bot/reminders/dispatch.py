@@ -464,7 +464,7 @@ class Dispatcher:
         for o in outcomes:
             j = o.job
             if o.status == "sent":
-                sent.append({"b_id": j.row_id, "b_at": now, "b_attempts": j.attempts + 1})
+                sent.append(j.row_id)
                 if j.nudge:
                     history.append({"user_id": j.user_id, "nudge_id": j.nudge[0], "theme": j.nudge[1],
                                     "round": j.nudge[2], "at": now})
@@ -475,10 +475,10 @@ class Dispatcher:
             else:
                 failed.append({"b_id": j.row_id, "b_attempts": j.attempts + 1, "b_reason": o.error})
         async with self.db.session() as s:
-            if sent:
-                await s.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
-                                .values(status="sent", sent_at=bindparam("b_at"), attempts=bindparam("b_attempts"),
-                                        values=None, reason=None), sent)
+            if sent:  # one statement for the batch: the rows are ours (claimed), so attempts + 1 is exact
+                await s.execute(update(OUTBOX).where(OUTBOX.c.id.in_(sent))
+                                .values(status="sent", sent_at=now, attempts=OUTBOX.c.attempts + 1,
+                                        values=None, reason=None))
             if retry:
                 await s.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
                                 .values(status="pending", due_at=bindparam("b_due"), claimed_by=None,

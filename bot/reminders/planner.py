@@ -12,6 +12,7 @@ Daylight-saving time, deliberately:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -31,6 +32,7 @@ def zone(name: str | None, default: str = "Asia/Tokyo") -> ZoneInfo:
         return ZoneInfo(default)
 
 
+@lru_cache(maxsize=2048)
 def parse_hhmm(raw: str) -> time:
     h, m = raw.split(":")
     return time(int(h), int(m))

@@ -1,7 +1,7 @@
 """Tables. One ``Base.metadata`` for every domain; each domain's tables arrive by its own migration."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
@@ -20,6 +20,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+_UTC = timezone.utc
+
 # SQLite has no BIGINT autoincrement; keep ids INTEGER there, BIGINT elsewhere.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -33,21 +35,19 @@ class UTCDateTime(TypeDecorator):
     def process_bind_param(self, value, dialect):
         if value is None:
             return None
-        if value.tzinfo is None:
+        tz = value.tzinfo
+        if tz is None:
             raise ValueError("naive datetime given to the store; times must be timezone-aware")
-        from datetime import timezone
-
-        value = value.astimezone(timezone.utc)
+        if tz is not _UTC:
+            value = value.astimezone(_UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value, dialect):
         if value is None:
             return None
-        from datetime import timezone
-
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=_UTC)
+        return value.astimezone(_UTC)
 
 
 class Base(DeclarativeBase):
