@@ -24,5 +24,16 @@ async def _serve(host: str, port: int | None, scheduler: bool) -> int:
     return 0
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when it is installed (what uvicorn picks itself when it owns the loop), else asyncio's.
+    It roughly halves the per-request cost of the HTTP transport (benchmarks/RESULTS.md, Webhook)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 def serve(*, host: str, port: int | None, scheduler: bool) -> int:
-    return asyncio.run(_serve(host, port, scheduler))
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        return runner.run(_serve(host, port, scheduler))

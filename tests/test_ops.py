@@ -449,3 +449,15 @@ async def test_a_managed_database_url_with_sslmode_connects(database_url):
             assert await db.ping(), mode
         finally:
             await db.dispose()
+
+
+def test_serve_runs_on_uvloop_when_it_is_installed():
+    """uvicorn picks uvloop itself when it owns the loop; ``bansou serve`` owns it, so it must pick it too."""
+    uvloop = pytest.importorskip("uvloop")
+    from handlers.server import new_event_loop
+
+    loop = new_event_loop()
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()
