@@ -35,7 +35,6 @@ from bot.types import Reply, UserKey
 log = logging.getLogger("bansou.inbox")
 IDEMPOTENCY_NAMESPACE = uuid.UUID("6f2c1f7e-6a53-4e0e-9d4b-6b616e736f75")
 DONE_STATES = ("done", "failed", "ignored")
-ENQUEUE_CHUNK = 500  # rows per INSERT (SQLite allows 32,766 bound values)
 FINISH_PATIENCE_SECONDS = 120.0  # how long a delivered event waits for the database to record it
 
 
@@ -94,26 +93,39 @@ async def enqueue(db: Database, events: Sequence[IncomingEvent], *, now: datetim
     """Store events in one transaction, skipping ones already stored; returns how many were new."""
     if not events:
         return 0
-    if db.is_sqlite:
-        from sqlalchemy.dialects.sqlite import insert
-    else:
-        from sqlalchemy.dialects.postgresql import insert
     rows = [{"platform": e.platform, "event_id": e.event_id, "user_key": e.user_key, "payload": e.payload,
              "status": "pending", "attempts": 0, "received_at": now} for e in events]
-    new_ids: set[tuple[str, str]] = set()
+    stmt = _enqueue_statement(db)
     async with db.engine.begin() as conn:
-        # One multi-row INSERT per chunk; RETURNING names the rows that were new, so a redelivered
-        # event (already stored) is told apart without a query per event.
-        for i in range(0, len(rows), ENQUEUE_CHUNK):
-            stmt = (insert(InboxEvent).values(rows[i:i + ENQUEUE_CHUNK])
-                    .on_conflict_do_nothing(index_elements=["platform", "event_id"])
-                    .returning(InboxEvent.platform, InboxEvent.event_id))
-            new_ids.update((r.platform, r.event_id) for r in await conn.execute(stmt))
+        # RETURNING names the rows that were new, so a redelivered event (already stored) is told
+        # apart without a query per event. One statement, compiled once: several rows go as an
+        # executemany that SQLAlchemy sends as multi-row INSERTs ("insertmanyvalues").
+        result = await conn.execute(stmt, rows if len(rows) > 1 else rows[0])
+        new_ids = {(r.platform, r.event_id) for r in result}
     fresh = [(e.platform, e.event_id) in new_ids for e in events]
     for listener in enqueue_listeners:
         for event, is_new in zip(events, fresh):
             listener(db, event.platform, is_new)
     return sum(fresh)
+
+
+_ENQUEUE_STATEMENTS: dict[str, Any] = {}
+
+
+def _enqueue_statement(db: Database):
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING for this backend, built once."""
+    name = db.engine.dialect.name
+    stmt = _ENQUEUE_STATEMENTS.get(name)
+    if stmt is None:
+        if name == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        table = InboxEvent.__table__
+        stmt = _ENQUEUE_STATEMENTS[name] = (
+            insert(table).on_conflict_do_nothing(index_elements=["platform", "event_id"])
+            .returning(table.c.platform, table.c.event_id))
+    return stmt
 
 
 CONCURRENCY = 8

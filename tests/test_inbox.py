@@ -105,3 +105,13 @@ async def test_work_left_by_a_crashed_process_is_picked_up(runtime, clock):
     again = RecordingProcessor()
     await InboxWorker(runtime.db, {"test": again}, clock=clock).run_once()
     assert again.prepared == [] and again.delivered == [("a", "re e1")]
+
+
+async def test_a_large_batch_with_repeats_is_stored_once_and_counted_exactly(runtime, clock):
+    """Beyond one multi-row INSERT page (SQLAlchemy's insertmanyvalues sends 1,000 rows a page), every
+    event is stored once and only the new ones are counted, wherever the repeats fall."""
+    first = [(f"u{i % 50}", f"e{i}") for i in range(0, 2500, 2)]
+    assert await enqueue(runtime.db, events(*first), now=clock()) == 1250
+    mixed = [(f"u{i % 50}", f"e{i}") for i in range(2500)]
+    assert await enqueue(runtime.db, events(*mixed), now=clock()) == 1250
+    assert len(await statuses(runtime.db)) == 2500
