@@ -17,6 +17,7 @@ Lifecycle of a row in ``inbox_events``::
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from collections.abc import Sequence
@@ -93,14 +94,11 @@ async def enqueue(db: Database, events: Sequence[IncomingEvent], *, now: datetim
     """Store events in one transaction, skipping ones already stored; returns how many were new."""
     if not events:
         return 0
-    rows = [{"platform": e.platform, "event_id": e.event_id, "user_key": e.user_key, "payload": e.payload,
-             "status": "pending", "attempts": 0, "received_at": now} for e in events]
-    stmt = _enqueue_statement(db)
+    stmt, params = _enqueue_statement(db), _enqueue_parameters(db, events, now)
     async with db.engine.begin() as conn:
         # RETURNING names the rows that were new, so a redelivered event (already stored) is told
-        # apart without a query per event. One statement, compiled once: several rows go as an
-        # executemany that SQLAlchemy sends as multi-row INSERTs ("insertmanyvalues").
-        result = await conn.execute(stmt, rows if len(rows) > 1 else rows[0])
+        # apart without a query per event.
+        result = await conn.execute(stmt, params)
         new_ids = {(r.platform, r.event_id) for r in result}
     fresh = [(e.platform, e.event_id) in new_ids for e in events]
     for listener in enqueue_listeners:
@@ -113,19 +111,47 @@ _ENQUEUE_STATEMENTS: dict[str, Any] = {}
 
 
 def _enqueue_statement(db: Database):
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING for this backend, built once."""
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING for this backend, built once.
+
+    SQLAlchemy never caches the compiled form of its dialect-specific INSERT (``on_conflict_do_nothing``
+    makes a statement uncacheable), which costs ~0.5 ms of CPU per webhook commit. On PostgreSQL the
+    statement is therefore plain SQL over arrays (``unnest``), one statement for any number of rows;
+    SQLite keeps the dialect construct (its commits are cheap, and group commit batches them)."""
     name = db.engine.dialect.name
     stmt = _ENQUEUE_STATEMENTS.get(name)
     if stmt is None:
+        table = InboxEvent.__table__
         if name == "sqlite":
             from sqlalchemy.dialects.sqlite import insert
+
+            stmt = (insert(table).on_conflict_do_nothing(index_elements=["platform", "event_id"])
+                    .returning(table.c.platform, table.c.event_id))
         else:
-            from sqlalchemy.dialects.postgresql import insert
-        table = InboxEvent.__table__
-        stmt = _ENQUEUE_STATEMENTS[name] = (
-            insert(table).on_conflict_do_nothing(index_elements=["platform", "event_id"])
-            .returning(table.c.platform, table.c.event_id))
+            from sqlalchemy import String, bindparam, text
+            from sqlalchemy.dialects.postgresql import ARRAY
+
+            from bot.store.models import UTCDateTime
+
+            stmt = text(
+                "INSERT INTO inbox_events (platform, event_id, user_key, payload, status, attempts, received_at) "
+                "SELECT r.platform, r.event_id, r.user_key, CAST(r.payload AS json), 'pending', 0, :received_at "
+                "FROM unnest(:platforms, :event_ids, :user_keys, :payloads) "
+                "AS r(platform, event_id, user_key, payload) "
+                "ON CONFLICT (platform, event_id) DO NOTHING RETURNING platform, event_id"
+            ).bindparams(bindparam("received_at", type_=UTCDateTime()),
+                         *(bindparam(n, type_=ARRAY(String)) for n in ("platforms", "event_ids", "user_keys", "payloads")))
+        _ENQUEUE_STATEMENTS[name] = stmt
     return stmt
+
+
+def _enqueue_parameters(db: Database, events: Sequence[IncomingEvent], now: datetime):
+    if db.is_sqlite:
+        rows = [{"platform": e.platform, "event_id": e.event_id, "user_key": e.user_key, "payload": e.payload,
+                 "status": "pending", "attempts": 0, "received_at": now} for e in events]
+        return rows if len(rows) > 1 else rows[0]
+    return {"received_at": now, "platforms": [e.platform for e in events], "event_ids": [e.event_id for e in events],
+            "user_keys": [e.user_key for e in events],
+            "payloads": [json.dumps(e.payload) if e.payload is not None else None for e in events]}
 
 
 CONCURRENCY = 8
