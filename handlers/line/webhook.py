@@ -19,11 +19,16 @@ MAX_EVENTS_PER_COMMIT = 500
 
 
 class AckFirst:
-    """Acknowledgements before work: the inbox processor waits (briefly) while webhooks are being
-    acknowledged, so engine CPU in the same event loop does not push a 200 past LINE's patience."""
+    """Acknowledgements before work: engine work shares the event loop with the webhook, so the inbox
+    processor waits before each event while webhooks are being acknowledged, until none is, or for
+    ``max_wait`` seconds at most (``max_wait_busy`` in a burst, ``busy`` or more in flight: LINE is
+    waiting on us then, and the stored events can be answered a little later). The caps keep
+    processing moving however long the traffic lasts."""
 
-    def __init__(self, max_wait: float = 0.05):
+    def __init__(self, *, max_wait: float = 0.05, max_wait_busy: float = 0.2, busy: int = 8):
         self.max_wait = max_wait
+        self.max_wait_busy = max_wait_busy
+        self.busy = busy
         self.in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -39,10 +44,11 @@ class AckFirst:
             self._idle.set()
 
     async def wait_for_acks(self) -> None:
-        """Return when no webhook is mid-acknowledgement, or after ``max_wait`` seconds at most."""
+        """Return when no webhook is mid-acknowledgement, or after the cap for the current load."""
         if self.in_flight:
+            cap = self.max_wait_busy if self.in_flight >= self.busy else self.max_wait
             try:
-                await asyncio.wait_for(self._idle.wait(), self.max_wait)
+                await asyncio.wait_for(self._idle.wait(), cap)
             except asyncio.TimeoutError:
                 pass
 
