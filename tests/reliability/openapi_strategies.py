@@ -52,6 +52,13 @@ class SchemaStrategies:
     def named(self, name: str) -> st.SearchStrategy:
         return self.schema({"$ref": f"#/components/schemas/{name}"})
 
+    def variants(self, name: str) -> dict[str, st.SearchStrategy]:
+        """One strategy per value of the schema's discriminator (e.g. every LINE event type)."""
+        _, resolved = self._resolve({"$ref": f"#/components/schemas/{name}"})
+        disc = resolved["discriminator"]
+        return {value: self._object({"$ref": ref}, 1, fixed={disc["propertyName"]: value})
+                for value, ref in sorted(disc["mapping"].items())}
+
     def schema(self, schema: dict[str, Any], *, depth: int = 0, use_discriminator: bool = True) -> st.SearchStrategy:
         name, resolved = self._resolve(schema)
         if depth > 8:
