@@ -252,3 +252,23 @@ def test_each_request_of_a_send_has_its_own_stable_uuid_retry_key():
     assert keys[0] == key and len(set(keys)) == 3
     assert keys == [batch_retry_key(key, i) for i in range(3)]
     assert all(uuid.UUID(k) for k in keys)
+
+
+def test_the_push_target_follows_the_source_type_like_the_queue_does():
+    from handlers.line.events import push_target, route_key
+
+    user = text_event("U" + "a" * 32, "hi", reply_token="t")
+    user["source"]["groupId"] = "C" + "b" * 32  # stray: a user source has no group
+    assert push_target(user) == "U" + "a" * 32 and route_key(user) == "line:U" + "a" * 32
+    group = group_text_event("C" + "c" * 32, "U" + "d" * 32, "hi", reply_token="t")
+    assert push_target(group) == "C" + "c" * 32
+
+
+@pytest.mark.parametrize("token, expected", [("abc", "abc"), ("", None), (None, None), (7, None), (["x"], None),
+                                             ("x" * 300, None)])
+def test_only_a_string_reply_token_is_used_for_the_reply_api(token, expected):
+    from handlers.line.events import reply_token
+
+    event = text_event("U" + "a" * 32, "hi", reply_token="t")
+    event["replyToken"] = token
+    assert reply_token(event) == expected

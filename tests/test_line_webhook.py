@@ -132,3 +132,18 @@ async def test_one_body_may_carry_several_users_and_a_repeated_event_is_stored_o
     await line.settle()
     assert len(line.fake.sent_to(alice)) == 1 and len(line.fake.sent_to(bob)) == 1
     assert len(await line.inbox_rows()) == 2
+
+
+@pytest.mark.parametrize("token", [12345, ["t"], {"t": 1}, ""], ids=["number", "list", "object", "empty"])
+async def test_a_reply_token_that_is_not_a_token_is_answered_by_push_not_failed(line, token):
+    """Not what LINE sends, but signed all the same (the fuzzer found it): LINE's reply API would refuse
+    such a request as malformed, a final 400 and no answer at all. The answer goes by push instead."""
+    alice = line_id()
+    event = text_event(alice, "hello", reply_token="placeholder")
+    event["replyToken"] = token
+    body = callback_body(event)
+    assert (await line.post(body=body, headers=webhook_headers(body, CHANNEL_SECRET))).status_code == 200
+    await line.fake.wait_for(lambda: line.fake.sent_to(alice))
+    await line.settle()
+    assert [s.via for s in line.fake.sent if s.to == alice] == ["push"]
+    assert [r.path for r in line.fake.requests] == ["/v2/bot/message/push"]

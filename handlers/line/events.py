@@ -85,9 +85,18 @@ def is_group(event: dict[str, Any]) -> bool:
 
 
 def push_target(event: dict[str, Any]) -> str:
-    """The ``to`` of a push answering this event: the user, group or room id."""
+    """The ``to`` of a push answering this event: the user, group or room id, by the source's type
+    (the same id ``route_key`` queued it under)."""
     source = event["source"]
-    return source.get("groupId") or source.get("roomId") or source["userId"]
+    field = {"group": "groupId", "room": "roomId"}.get(source.get("type"), "userId")
+    return source[field]
+
+
+def reply_token(event: dict[str, Any]) -> str | None:
+    """The event's reply token when it is one LINE could have issued (a non-empty string); else None,
+    and the answer goes by push rather than a request LINE would refuse as malformed."""
+    token = event.get("replyToken")
+    return token if _usable_id(token, longest=256) else None
 
 
 def event_id(event: dict[str, Any]) -> str:

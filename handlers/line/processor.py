@@ -12,7 +12,7 @@ from bot.store import repo
 from bot.store.models import InboxEvent, NotifiedGroup
 from bot.types import Reply, UserKey
 from handlers.line.api import LineApi
-from handlers.line.events import PLATFORM, is_group, push_target, route_key, to_inbound
+from handlers.line.events import PLATFORM, is_group, push_target, reply_token, route_key, to_inbound
 from handlers.line.messages import to_line_messages
 
 log = logging.getLogger("bansou.line")
@@ -21,8 +21,8 @@ log = logging.getLogger("bansou.line")
 def route_context(event: dict) -> dict:
     """How the answer travels, decided once and kept with the parcel: ``send`` is "reply" (with the
     event's ``reply_token``, free of quota) or "push" (to ``to``, with the retry key)."""
-    token = event.get("replyToken")
-    return {"send": "reply" if token else "push", "reply_token": token or None, "to": push_target(event)}
+    token = reply_token(event)
+    return {"send": "reply" if token else "push", "reply_token": token, "to": push_target(event)}
 
 
 class LineProcessor:
