@@ -93,18 +93,16 @@ class Coach:
         first_lang = defaults.get("language") or inbound.lang_hint or text_lang or self.default_language
         if first_lang not in ("ja", "en"):
             first_lang = self.default_language
-        if inbound.kind == "unfollow":
-            user = await repo.get_user(session, inbound.user)
-            if user is None:
+        user, convo, convo_saved = await repo.load_user_and_convo(session, inbound.user)
+        created = False
+        if user is None:
+            if inbound.kind == "unfollow":
                 return Outcome([], [], "idle", self.default_language, None)
-            created = False
-        else:
-            user, created = await repo.get_or_create_user(
-                session, inbound.user, language=first_lang,
-                timezone=defaults.get("timezone") or self.default_timezone, now=now)
+            user = await repo.create_user(session, inbound.user, language=first_lang,
+                                          timezone=defaults.get("timezone") or self.default_timezone, now=now)
+            created = True
         if created and defaults.get("platform_meta"):
             user.platform_meta = dict(defaults["platform_meta"])
-        convo = await repo.load_convo(session, user.id)
         view = UserView(language=user.language, consent_store_text=user.consent_store_text,
                         crisis_paused=user.crisis_paused_at is not None, is_new=created)
         result = step(content=self.content, convo=convo, inbound=inbound, signals=signals, user=view, now=now,
@@ -125,12 +123,14 @@ class Coach:
             await repo.record_signals(session, user, signals, now=now)
             if inbound.kind == "text" and inbound.text:
                 await repo.store_message(session, user, text=inbound.text, direction="in", now=now)
-            await repo.save_convo(session, user.id, result.convo, now=now)
+            await repo.save_convo(session, user.id, result.convo, now=now, exists=convo_saved)
+            changes: dict[str, Any] = {}
             if inbound.kind in ("text", "choice", "command"):
-                user.last_message_at = now
+                changes["last_message_at"] = now
             if inbound.kind == "follow":
-                user.active = True
-        await session.flush()
+                changes["active"] = True
+            await repo.update_user(session, user, changes)
+        await session.flush()  # whatever effect handlers changed through the ORM
         outcome = Outcome(replies=replies, signals=signals, state=result.state_label, language=result.language,
                           user_id=None if deleted else user.id, effects=list(result.effects))
         for listener in self.listeners:
