@@ -181,15 +181,9 @@ class InboxWorker:
         self._wake.set()
 
     async def due_users(self) -> list[str]:
-        now = self.clock()
         async with self.db.session() as session:
-            rows = await session.execute(
-                select(InboxEvent.user_key, func.min(InboxEvent.id).label("first"))
-                .where(InboxEvent.platform.in_(list(self.processors)))
-                .where(or_(InboxEvent.status == "pending",
-                           (InboxEvent.status == "sending") & (
-                               (InboxEvent.next_attempt_at.is_(None)) | (InboxEvent.next_attempt_at <= now))))
-                .group_by(InboxEvent.user_key).order_by("first").limit(self.batch))
+            rows = await session.execute(_statements().due_users, {
+                "platforms": list(self.processors), "now": self.clock(), "batch": self.batch})
             return [r.user_key for r in rows]
 
     async def run_once(self) -> int:
@@ -206,57 +200,66 @@ class InboxWorker:
         return sum(await asyncio.gather(*(one(u) for u in users)))
 
     async def process_user(self, user_key: str) -> int:
-        """Handle this user's due events oldest first, stopping at one that must wait (backoff)."""
+        """Handle this user's due events oldest first, stopping at one that must wait (backoff).
+
+        The events are read in batches under the lock (nobody else changes them meanwhile); each is
+        prepared in its own transaction, the first in the one that read the batch."""
         finished = 0
         self._busy_users.add(user_key)
         try:
             async with self.db.user_lock(user_key):
                 while True:
                     async with self.db.session() as session:
-                        ev = (await session.execute(
-                            select(InboxEvent).where(InboxEvent.user_key == user_key,
-                                                     InboxEvent.status.in_(("pending", "sending")))
-                            .order_by(InboxEvent.id).limit(1))).scalar_one_or_none()
-                        if ev is None:
+                        events = await self._due_events(session, user_key)
+                        if not events:
                             return finished
-                        now = self.clock()
-                        if ev.status == "sending" and ev.next_attempt_at is not None and ev.next_attempt_at > now:
+                        step = await self._process(session, events[0])
+                    if step is None:
+                        return finished
+                    finished += step
+                    for ev in events[1:]:
+                        async with self.db.session() as session:
+                            step = await self._process(session, ev)
+                        if step is None:
                             return finished
-                        processor = self.processors.get(ev.platform)
-                        if processor is None:
-                            return finished
-                        if ev.status == "pending":
-                            if not await self._prepare(session, processor, ev):
-                                finished += 1
-                                continue
-                        done = await self._deliver(session, processor, ev)
-                        if done is None:
-                            return finished  # waiting for a retry
-                        finished += 1
+                        finished += step
+                    if len(events) < USER_BATCH:
+                        return finished  # all read; a newer event comes with a wake-up
         finally:
             self._busy_users.discard(user_key)
 
+    async def _due_events(self, session: AsyncSession, user_key: str) -> list[InboxEvent]:
+        rows = await session.execute(_statements().user_events, {"user_key": user_key})
+        return [InboxEvent(**row._mapping) for row in rows]
+
+    async def _process(self, session: AsyncSession, ev: InboxEvent) -> int | None:
+        """Take one event as far as it goes now: 1 when it reached a final state, None to stop this user."""
+        if ev.status == "sending" and ev.next_attempt_at is not None and ev.next_attempt_at > self.clock():
+            return None
+        processor = self.processors.get(ev.platform)
+        if processor is None:
+            return None
+        if ev.status == "pending" and not await self._prepare(session, processor, ev):
+            return 1
+        done = await self._deliver(session, processor, ev)
+        return None if done is None else 1
+
     async def _prepare(self, session: AsyncSession, processor: InboxProcessor, ev: InboxEvent) -> bool:
         """Run the engine; True when there is something to deliver. Commits state and parcel together."""
-        row_id, platform, event_id = ev.id, ev.platform, ev.event_id  # readable after a rollback expires ev
         try:
             parcel = await processor.prepare(session, ev)
         except Exception as exc:  # noqa: BLE001 - one bad event must not stop the others
             await session.rollback()
-            log.exception("prepare failed", extra={"platform": platform, "event_id": event_id})
-            await self._finish(row_id, "failed", error=f"prepare: {type(exc).__name__}")
+            log.exception("prepare failed", extra={"platform": ev.platform, "event_id": ev.event_id})
+            await self._finish(ev, "failed", error=f"prepare: {type(exc).__name__}")
             return False
         if parcel is None or not parcel.replies:
-            ev.status = "ignored"
-            ev.finished_at = self.clock()
-            ev.payload = _redacted(ev.payload)
-            await _forget_if_deleted(session, ev)
-            await session.commit()
-            self._notify(ev, "ignored")
+            await self._finish(ev, "ignored", session=session, keep_error=True)
             return False
-        ev.status = "sending"
-        ev.replies = parcel.to_json()
+        replies = parcel.to_json()
+        await session.execute(_statements().sending, {"row_id": ev.id, "replies": replies})
         await session.commit()
+        ev.status, ev.replies = "sending", replies
         return True
 
     async def _deliver(self, session: AsyncSession, processor: InboxProcessor, ev: InboxEvent) -> bool | None:
@@ -267,56 +270,79 @@ class InboxWorker:
         try:
             await processor.deliver(delivery, parcel)
         except DeliveryError as exc:
-            ev.attempts += 1
-            if exc.retryable and ev.attempts < self.max_attempts:
-                ev.next_attempt_at = self.clock() + timedelta(seconds=backoff_delay(ev.attempts, retry_after=exc.retry_after))
-                ev.error = str(exc)[:500]
-                await session.commit()
+            attempts = ev.attempts + 1
+            if exc.retryable and attempts < self.max_attempts:
+                delay = backoff_delay(attempts, retry_after=exc.retry_after)
+                await self._retry_later(session, ev, attempts=attempts, delay=delay, error=str(exc)[:500])
                 log.warning("delivery will be retried", extra={"platform": ev.platform, "event_id": ev.event_id,
-                                                               "attempt": ev.attempts, "status": exc.status})
+                                                               "attempt": attempts, "status": exc.status})
                 return None
-            await self._finish(ev.id, "failed", error=str(exc)[:500])
+            await self._finish(ev, "failed", error=str(exc)[:500])
             log.error("delivery failed for good", extra={"platform": ev.platform, "event_id": ev.event_id,
                                                          "status": exc.status})
             return False
         except Exception as exc:  # noqa: BLE001 - unexpected: retry like a transient failure
-            ev.attempts += 1
-            final = ev.attempts >= self.max_attempts
+            attempts = ev.attempts + 1
+            final = attempts >= self.max_attempts
             if final:
-                await self._finish(ev.id, "failed", error=f"deliver: {type(exc).__name__}")
+                await self._finish(ev, "failed", error=f"deliver: {type(exc).__name__}")
             else:
-                ev.next_attempt_at = self.clock() + timedelta(seconds=backoff_delay(ev.attempts))
-                await session.commit()
+                await self._retry_later(session, ev, attempts=attempts, delay=backoff_delay(attempts), error=ev.error)
             log.exception("delivery raised", extra={"platform": ev.platform, "event_id": ev.event_id})
             return False if final else None
-        await self._finish_delivered(ev.id)
+        await self._finish_delivered(ev, session=session)
         return True
 
-    async def _finish_delivered(self, event_id: int) -> None:
+    async def _retry_later(self, session: AsyncSession, ev: InboxEvent, *, attempts: int, delay: float,
+                           error: str | None) -> None:
+        next_at = self.clock() + timedelta(seconds=delay)
+        await session.execute(_statements().retry, {"row_id": ev.id, "attempts": attempts, "next_attempt_at": next_at,
+                                                     "error": error})
+        await session.commit()
+        ev.attempts, ev.next_attempt_at, ev.error = attempts, next_at, error
+
+    async def _finish_delivered(self, ev: InboxEvent, *, session: AsyncSession | None = None) -> None:
         """Record ``done`` for an event the platform has accepted. The send cannot be taken back and a
         reply cannot be deduplicated, so while the database is briefly away this keeps trying rather
         than leave the event to be delivered (and seen) a second time."""
         delay, waited = 0.25, 0.0
         while True:
             try:
-                await self._finish(event_id, "done")
+                await self._finish(ev, "done", session=session)
                 return
             except Exception:  # noqa: BLE001 - e.g. the database restarting; give up after a while
                 if waited >= FINISH_PATIENCE_SECONDS:
                     raise
                 log.warning("delivered, but could not record it yet; retrying")
+                session = None  # the next tries each take a fresh session (and connection)
             await asyncio.sleep(delay)
             waited += delay
             delay = min(delay * 2, 5.0)
 
-    async def _finish(self, event_id: int, status: str, *, error: str | None = None) -> None:
-        async with self.db.session() as s:
-            ev = await s.get(InboxEvent, event_id)
-            ev.status, ev.finished_at, ev.error = status, self.clock(), error
-            ev.payload, ev.replies = _redacted(ev.payload), None
-            await _forget_if_deleted(s, ev)
-            await s.commit()
-            self._notify(ev, status)
+    async def _finish(self, ev: InboxEvent, status: str, *, error: str | None = None,
+                      session: AsyncSession | None = None, keep_error: bool = False) -> None:
+        """Record a final state in one statement (redacting the payload, forgetting whose it was if
+        they have no user row) and commit; in ``session`` when given, else in a new one."""
+        if session is None:
+            async with self.db.session() as own:
+                return await self._finish(ev, status, error=error, session=own, keep_error=keep_error)
+        platform, _, user_id = ev.user_key.partition(":")
+        now = self.clock()
+        stmts = _statements()
+        params = {"row_id": ev.id, "status": status, "finished_at": now, "payload": _redacted(ev.payload),
+                  "user_platform": platform, "platform_user_id": user_id,
+                  "forgotten": f"{platform}:forgotten-{uuid.uuid4().hex}"}
+        if keep_error:  # "ignored" leaves error and replies as they were
+            stmt = stmts.ignore
+        else:
+            stmt = stmts.finish
+            params["error"] = error
+        user_key = (await session.execute(stmt, params)).scalar_one()
+        await session.commit()
+        ev.status, ev.finished_at, ev.payload, ev.user_key = status, now, params["payload"], user_key
+        if not keep_error:
+            ev.error, ev.replies = error, None
+        self._notify(ev, status)
 
     def _notify(self, ev: InboxEvent, status: str) -> None:
         for cb in self.on_finished:
@@ -325,12 +351,16 @@ class InboxWorker:
     async def run(self, stop: asyncio.Event) -> None:
         """Loop until ``stop`` is set: process what is due, then sleep until woken or the poll interval."""
         while not stop.is_set():
+            # Cleared before the pass, so a wake-up for an event stored during the pass is not lost:
+            # a user's events are read in batches, and a newer one waits for the next pass.
+            self._wake.clear()
             try:
                 await self.run_once()
             except Exception:  # noqa: BLE001 - keep the loop alive (e.g. database briefly down)
                 log.exception("inbox pass failed")
                 await asyncio.sleep(self.poll_interval)
-            self._wake.clear()
+            if self._wake.is_set() or stop.is_set():
+                continue
             waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
             await asyncio.wait(waiters, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
             for w in waiters:
@@ -342,16 +372,58 @@ class InboxWorker:
             return {status: n for status, n in rows}
 
 
-async def _forget_if_deleted(session: AsyncSession, ev: InboxEvent) -> None:
-    """A finished event of someone with no user row (they just deleted their data, or never became a
-    user) keeps its id for redelivery detection but no longer says whose it was."""
+USER_BATCH = 20  # events of one user read at once
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The worker's statements, built once (Core: no unit of work, cache keys memoised)."""
+
+    due_users: Any
+    user_events: Any
+    sending: Any
+    retry: Any
+    finish: Any
+    ignore: Any
+
+
+_built: list[_Statements] = []
+
+
+def _statements() -> _Statements:
+    if _built:
+        return _built[0]
+    from sqlalchemy import bindparam, case, exists
+
     from bot.store.models import User
 
-    platform, _, user_id = ev.user_key.partition(":")
-    exists = (await session.execute(
-        select(User.id).where(User.platform == platform, User.platform_user_id == user_id))).first()
-    if exists is None:
-        ev.user_key = f"{platform}:forgotten-{uuid.uuid4().hex}"
+    t = InboxEvent.__table__
+    by_id = t.c.id == bindparam("row_id")
+    columns = [t.c[name] for name in ("id", "platform", "event_id", "user_key", "payload", "status", "attempts",
+                                      "replies", "next_attempt_at", "received_at", "error")]
+    due = or_(t.c.status == "pending",
+              (t.c.status == "sending") & (t.c.next_attempt_at.is_(None) | (t.c.next_attempt_at <= bindparam("now"))))
+    # A finished event of someone with no user row (they just deleted their data, or never became a
+    # user) keeps its id for redelivery detection but no longer says whose it was.
+    user_key = case((exists().where(User.__table__.c.platform == bindparam("user_platform"),
+                                    User.__table__.c.platform_user_id == bindparam("platform_user_id")),
+                     t.c.user_key), else_=bindparam("forgotten"))
+    final = {"status": bindparam("status"), "finished_at": bindparam("finished_at"),
+             "payload": bindparam("payload"), "user_key": user_key}
+    finish = t.update().where(by_id).values(**final, error=bindparam("error"), replies=None)
+    _built.append(_Statements(
+        due_users=select(t.c.user_key, func.min(t.c.id).label("first"))
+        .where(t.c.platform.in_(bindparam("platforms", expanding=True)), due)
+        .group_by(t.c.user_key).order_by("first").limit(bindparam("batch")),
+        user_events=select(*columns).where(t.c.user_key == bindparam("user_key"),
+                                           t.c.status.in_(("pending", "sending"))).order_by(t.c.id).limit(USER_BATCH),
+        sending=t.update().where(by_id).values(status="sending", replies=bindparam("replies")),
+        retry=t.update().where(by_id).values(attempts=bindparam("attempts"),
+                                             next_attempt_at=bindparam("next_attempt_at"), error=bindparam("error")),
+        finish=finish.returning(t.c.user_key),
+        ignore=t.update().where(by_id).values(**final).returning(t.c.user_key),
+    ))
+    return _built[0]
 
 
 def _redacted(payload: dict[str, Any] | None) -> dict[str, Any]:
