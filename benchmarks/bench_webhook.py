@@ -77,6 +77,8 @@ class Step:
     seconds: float = 0.0
     e2e_ms: list[float] = field(default_factory=list)
     unanswered: int = 0
+    server_cpu: float | None = None  # share of one core the server used during the step
+    load_cpu: float | None = None  # the same for this process (load generator + fake LINE API)
 
     @property
     def rate(self) -> float:
@@ -87,7 +89,9 @@ class Step:
                 "ack_p50_ms": round(pct(self.ack_ms, .5), 2), "ack_p99_ms": round(pct(self.ack_ms, .99), 2),
                 "e2e_p50_ms": round(pct(self.e2e_ms, .5), 1) if self.e2e_ms else None,
                 "e2e_p99_ms": round(pct(self.e2e_ms, .99), 1) if self.e2e_ms else None,
-                "errors": self.errors, "unanswered": self.unanswered}
+                "errors": self.errors, "unanswered": self.unanswered,
+                "server_cpu": None if self.server_cpu is None else round(self.server_cpu, 2),
+                "load_cpu": None if self.load_cpu is None else round(self.load_cpu, 2)}
 
 
 class LoadGenerator:
@@ -133,10 +137,12 @@ class LoadGenerator:
         else:
             step.errors[str(status)] = step.errors.get(str(status), 0) + 1
 
-    async def closed_loop(self, concurrency: int, *, seconds: float, max_requests: int) -> Step:
+    async def closed_loop(self, concurrency: int, *, seconds: float, max_requests: int,
+                          server_cpu=None) -> Step:
         step = Step(f"concurrency {concurrency}")
         deadline = time.perf_counter() + seconds
         started = time.perf_counter()
+        cpu0, server0 = time.process_time(), server_cpu() if server_cpu else None
 
         async def sender():
             while time.perf_counter() < deadline and step.sent < max_requests:
@@ -144,6 +150,9 @@ class LoadGenerator:
 
         await asyncio.gather(*(sender() for _ in range(concurrency)))
         step.seconds = time.perf_counter() - started
+        step.load_cpu = (time.process_time() - cpu0) / step.seconds
+        if server_cpu:
+            step.server_cpu = (server_cpu() - server0) / step.seconds
         return step
 
     async def open_loop(self, rate: float, *, seconds: float) -> Step:
@@ -218,13 +227,14 @@ async def bench_bansou(backend: str, *, levels: list[int], step_seconds: float, 
             result["rss_start_mb"] = round(server.rss_mb(), 1)
             for c in levels:
                 gen.sent_at.clear()
-                step = await gen.closed_loop(c, seconds=step_seconds, max_requests=max(400, int(c * 40)))
+                step = await gen.closed_loop(c, seconds=step_seconds, max_requests=max(400, int(c * 40)),
+                                             server_cpu=server.cpu_seconds)
                 await wait_for_replies(fake, gen, list(gen.sent_at), step, timeout=120)
                 result["steps"].append(step.row())
                 print(f"  {backend:8} {step.label:>16}: {step.rate:7.1f} events/s, ack p50 "
                       f"{pct(step.ack_ms, .5):6.1f} ms p99 {pct(step.ack_ms, .99):6.1f} ms, e2e p99 "
-                      f"{pct(step.e2e_ms, .99):7.1f} ms, errors {step.errors or 0}, unanswered {step.unanswered}",
-                      flush=True)
+                      f"{pct(step.e2e_ms, .99):7.1f} ms, errors {step.errors or 0}, unanswered {step.unanswered}, "
+                      f"CPU server {step.server_cpu:.0%} load {step.load_cpu:.0%}", flush=True)
             gen.sent_at.clear()
             step = await gen.open_loop(GOAL_RATE, seconds=rate_seconds)
             await wait_for_replies(fake, gen, list(gen.sent_at), step, timeout=120)
@@ -254,6 +264,13 @@ async def bench_ceiling(*, levels: list[int], step_seconds: float, workdir: Path
                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     result: dict = {"backend": "ceiling", "steps": []}
+
+    def ceiling_cpu() -> float:
+        import psutil
+
+        t = psutil.Process(proc.pid).cpu_times()
+        return t.user + t.system
+
     try:
         async with aiohttp.ClientSession() as s:
             for _ in range(100):
@@ -266,10 +283,12 @@ async def bench_ceiling(*, levels: list[int], step_seconds: float, workdir: Path
         async with LoadGenerator(url) as gen:
             await gen.closed_loop(4, seconds=0.5, max_requests=200)
             for c in levels:
-                step = await gen.closed_loop(c, seconds=step_seconds, max_requests=max(400, int(c * 40)))
+                step = await gen.closed_loop(c, seconds=step_seconds, max_requests=max(400, int(c * 40)),
+                                             server_cpu=ceiling_cpu)
                 result["steps"].append(step.row())
                 print(f"  {'ceiling':8} {step.label:>16}: {step.rate:7.1f} events/s, ack p50 "
-                      f"{pct(step.ack_ms, .5):6.1f} ms p99 {pct(step.ack_ms, .99):6.1f} ms", flush=True)
+                      f"{pct(step.ack_ms, .5):6.1f} ms p99 {pct(step.ack_ms, .99):6.1f} ms, "
+                      f"CPU server {step.server_cpu:.0%} load {step.load_cpu:.0%}", flush=True)
             step = await gen.open_loop(GOAL_RATE, seconds=2.0)
             result["rate"] = step.row()
     finally:

@@ -136,6 +136,13 @@ class Proc:
 
         return psutil.Process(self.pid).memory_info().rss / 2**20
 
+    def cpu_seconds(self) -> float:
+        """CPU the child has used so far (user + system, all threads)."""
+        import psutil
+
+        t = psutil.Process(self.pid).cpu_times()
+        return t.user + t.system
+
     def log(self, tail: int = 6000) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-tail:]
