@@ -122,6 +122,21 @@ async def seed(database_url: str, n: int, now: datetime) -> None:
     await db.dispose()
 
 
+async def fresh_database(server_url: str) -> str:
+    """A new, empty database on the PostgreSQL server of ``server_url`` (the bench seeds 10,000 people
+    and must not meet anyone else's)."""
+    import asyncpg
+
+    base = server_url.rsplit("/", 1)[0]
+    admin = await asyncpg.connect(base.replace("postgresql://", "postgres://", 1) + "/postgres")
+    try:
+        await admin.execute('DROP DATABASE IF EXISTS "bansou_bench_reminders" WITH (FORCE)')
+        await admin.execute('CREATE DATABASE "bansou_bench_reminders"')
+    finally:
+        await admin.close()
+    return base + "/bansou_bench_reminders"
+
+
 async def run(args) -> dict:
     from aiohttp import ClientSession
 
@@ -137,7 +152,7 @@ async def run(args) -> dict:
     port = ports.get(timeout=20)
     base = f"http://127.0.0.1:{port}"
     tmp = tempfile.TemporaryDirectory()
-    url = args.database_url or f"sqlite:///{tmp.name}/bench.db"
+    url = await fresh_database(args.database_url) if args.database_url else f"sqlite:///{tmp.name}/bench.db"
     try:
         await upgrade(url)
         now = datetime.now(timezone.utc).replace(microsecond=0)
@@ -182,7 +197,8 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=1500.0, help="REMINDER_RATE_PER_SECOND (default 1500)")
     parser.add_argument("--concurrency", type=int, default=None, help="sends in flight (default: the Dispatcher's)")
     parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"),
+                        help="a PostgreSQL server to use (a fresh database bansou_bench_reminders is made on it)")
     parser.add_argument("--sender", choices=["line", "null"], default="line",
                         help="line: handlers.line's SDK sender (default); null: no HTTP, our cost only")
     parser.add_argument("--json", action="store_true")
