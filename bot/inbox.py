@@ -95,9 +95,9 @@ async def enqueue(db: Database, events: Sequence[IncomingEvent], *, now: datetim
     if not events:
         return 0
     stmt, params = _enqueue_statement(db), _enqueue_parameters(db, events, now)
-    async with db.engine.begin() as conn:
-        # RETURNING names the rows that were new, so a redelivered event (already stored) is told
-        # apart without a query per event.
+    async with db.ingest() as conn:
+        # One statement (its own transaction). RETURNING names the rows that were new, so a
+        # redelivered event (already stored) is told apart without a query per event.
         result = await conn.execute(stmt, params)
         new_ids = {(r.platform, r.event_id) for r in result}
     fresh = [(e.platform, e.event_id) in new_ids for e in events]

@@ -140,3 +140,22 @@ async def test_a_retryable_then_final_delivery_error_is_recorded(runtime, clock)
     got = await rows(runtime.db)
     assert (got["e1"].status, got["e1"].error, got["e1"].payload) == ("failed", "gone", {"type": "message"})
     assert got["e2"].status == "failed"
+
+
+async def test_a_busy_worker_reuses_its_pooled_connections_instead_of_opening_new_ones(runtime, clock):
+    """Every user at once holds two connections on PostgreSQL (the advisory lock, the transaction).
+    The pool must be big enough for that; before it was, overflow connections were opened and closed
+    for nearly every event, which cost more CPU than the coaching itself."""
+    from sqlalchemy import event as sa_event
+
+    opened = []
+    sa_event.listen(runtime.db.engine.sync_engine, "connect", lambda *a: opened.append(1))
+    proc = CoachProcessor(runtime)
+    worker = InboxWorker(runtime.db, {"ops": proc}, clock=clock)
+    users = [f"u{n}" for n in range(worker.concurrency * 2)]
+    for wave in range(4):
+        await enqueue(runtime.db, [ev(u, f"{u}-{wave}") for u in users], now=clock())
+        await worker.run_once()
+    assert len(proc.sent) == 4 * len(users)
+    pool = runtime.db.engine.sync_engine.pool
+    assert len(opened) <= pool.size(), (len(opened), pool.size())

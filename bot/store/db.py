@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from bot.settings import async_database_url
 
@@ -37,7 +37,10 @@ def make_engine(database_url: str, **kwargs) -> AsyncEngine:
         _configure_sqlite(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
+    # The inbox worker holds two connections per user it is serving (the advisory lock and the
+    # transaction), 8 users at once; a pool smaller than that opens and closes an overflow connection
+    # for nearly every event (tests/test_inbox_worker.py), which cost more CPU than the coaching.
+    kwargs.setdefault("pool_size", 20)
     kwargs.setdefault("max_overflow", 10)
     return create_async_engine(url, **kwargs)
 
@@ -55,6 +58,7 @@ class Database:
         self.engine = make_engine(database_url, **engine_kwargs)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self._ingest_engine: AsyncEngine | None = None
         self._local_locks: dict[str, asyncio.Lock] = {}
         self._local_users: dict[str, int] = {}
 
@@ -62,6 +66,26 @@ class Database:
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session:
             yield session
+
+    @asynccontextmanager
+    async def ingest(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for ONE statement that must be durable on return (webhook events into the inbox).
+
+        On PostgreSQL it comes from a small pool of its own in autocommit mode and without a pre-ping:
+        the statement is its own transaction, so storing events is one round trip instead of four
+        (ping, BEGIN, INSERT, COMMIT), each of which waits its turn on an event loop that is also
+        running the engine. A connection that died with a database restart fails that one statement
+        (the webhook answers 503, and the platform redelivers) and the pool is refreshed. On SQLite,
+        an ordinary transaction on the main engine."""
+        if self.is_sqlite:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        if self._ingest_engine is None:
+            self._ingest_engine = make_engine(self.url, pool_pre_ping=False, pool_size=4, max_overflow=4,
+                                              isolation_level="AUTOCOMMIT")
+        async with self._ingest_engine.connect() as conn:
+            yield conn
 
     @asynccontextmanager
     async def user_lock(self, key: str) -> AsyncIterator[None]:
@@ -99,4 +123,7 @@ class Database:
             return False
 
     async def dispose(self) -> None:
+        if self._ingest_engine is not None:
+            await self._ingest_engine.dispose()
+            self._ingest_engine = None
         await self.engine.dispose()
