@@ -272,3 +272,11 @@ def test_only_a_string_reply_token_is_used_for_the_reply_api(token, expected):
     event = text_event("U" + "a" * 32, "hi", reply_token="t")
     event["replyToken"] = token
     assert reply_token(event) == expected
+
+
+def test_split_text_hands_each_caller_its_own_list():
+    """The split is cached (the same prompts go to many people); a caller changing its list must not
+    change what the next caller gets."""
+    first = split_text("一つ目。二つ目。", limit=5)
+    first.append("extra")
+    assert split_text("一つ目。二つ目。", limit=5) == ["一つ目。", "二つ目。"]

@@ -34,8 +34,8 @@ from handlers.line.messages import batches, to_line_messages
 
 log = logging.getLogger("bansou.line")
 
-REQUEST_TIMEOUT = 10.0
-PROFILE_TIMEOUT = 3.0
+REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=10.0)  # one object: a number is turned into one per request
+PROFILE_TIMEOUT = aiohttp.ClientTimeout(total=3.0)
 MONTHLY_LIMIT = "monthly limit"
 INVALID_REPLY_TOKEN = "invalid reply token"
 _PROGRESS_MAX = 10_000

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import lru_cache
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -61,10 +62,15 @@ def _hard_cut(text: str, limit: int) -> list[str]:
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
     """Split ``text`` into pieces of at most ``limit`` on sentence boundaries (。！？.!? and
     newlines), hard-cutting only a sentence that alone is too long. Blank text gives []."""
+    return list(_split_text(text, limit))
+
+
+@lru_cache(maxsize=1024)  # the same prompts and nudges go to many people
+def _split_text(text: str, limit: int) -> tuple[str, ...]:
     if not text or not text.strip():
-        return []
+        return ()
     if line_length(text) <= limit:
-        return [text]
+        return (text,)
     chunks: list[str] = []
     cur, cur_len = "", 0
 
@@ -87,9 +93,10 @@ def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
         chunks.extend(full)
         cur, cur_len = rest, line_length(rest)
     flush()
-    return chunks
+    return tuple(chunks)
 
 
+@lru_cache(maxsize=1024)
 def cut_label(label: str, limit: int = QUICK_REPLY_LABEL_MAX) -> str:
     """A button label within LINE's limit, ending in … when it had to be cut."""
     label = " ".join(label.split())
