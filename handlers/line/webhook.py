@@ -25,7 +25,7 @@ class AckFirst:
     waiting on us then, and the stored events can be answered a little later). The caps keep
     processing moving however long the traffic lasts."""
 
-    def __init__(self, *, max_wait: float = 0.05, max_wait_busy: float = 1.0, busy: int = 8):
+    def __init__(self, *, max_wait: float = 0.005, max_wait_busy: float = 1.0, busy: int = 8):
         self.max_wait = max_wait
         self.max_wait_busy = max_wait_busy
         self.busy = busy
