@@ -341,14 +341,20 @@ def report(results: list[dict], m: dict) -> str:
              "| figure | measured | goal | pass |", "|---|---|---|---|"]
     for name, measured, goal, ok in figures(results):
         lines.append(f"| {name} | {measured} | {goal} | {'' if ok is None else ('yes' if ok else 'NO')} |")
-    lines += ["", "Per step (ack = time to the webhook's 200; e2e = webhook sent → reply at the fake LINE API):", "",
-              "| backend | step | events/s | ack p50 ms | ack p99 ms | e2e p50 ms | e2e p99 ms | errors |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += ["", "Per step (ack = time to the webhook's 200; e2e = webhook sent → reply at the fake LINE API; "
+              "CPU = share of one core used during the step by the server and by the load generator, which "
+              "also hosts the fake LINE API):", "",
+              "| backend | step | events/s | ack p50 ms | ack p99 ms | e2e p50 ms | e2e p99 ms | errors | CPU server | CPU load |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+
+    def share(value) -> str:
+        return "" if value is None else f"{value:.0%}"
+
     for r in results:
         for s in r["steps"] + ([r["rate"]] if "rate" in r else []):
             lines.append(f"| {r['backend']} | {s['step']} | {s['events_per_s']:,.0f} | {s['ack_p50_ms']} | "
                          f"{s['ack_p99_ms']} | {s['e2e_p50_ms'] or ''} | {s['e2e_p99_ms'] or ''} | "
-                         f"{sum(s['errors'].values())} |")
+                         f"{sum(s['errors'].values())} | {share(s.get('server_cpu'))} | {share(s.get('load_cpu'))} |")
     return "\n".join(lines)
 
 
