@@ -73,19 +73,10 @@ def _serve_fake(port_queue) -> None:
     async def stats(_: web.Request) -> web.Response:
         return web.json_response({"reply": counts["reply"], "push": counts["push"]})
 
-    async def main() -> None:
-        app = web.Application()
-        app.router.add_post("/v2/bot/message/reply", reply)
-        app.router.add_post("/v2/bot/message/push", push)
-        app.router.add_get("/stats", stats)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
-        await site.start()
-        port_queue.put(site._server.sockets[0].getsockname()[1])
-        await asyncio.Event().wait()
+    from benchmarks._loopback import serve_routes
 
-    asyncio.run(main())
+    serve_routes([web.post("/v2/bot/message/reply", reply), web.post("/v2/bot/message/push", push),
+                  web.get("/stats", stats)], port_queue, backlog=1024)
 
 
 async def _fake_stats(base: str) -> dict:

@@ -53,18 +53,9 @@ def _serve_fake(port_queue) -> None:
     async def stats(_: web.Request) -> web.Response:
         return web.json_response({"arrivals": arrivals, "unique_keys": len(keys)})
 
-    async def main() -> None:
-        app = web.Application()
-        app.router.add_post("/v2/bot/message/push", push)
-        app.router.add_get("/stats", stats)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=2048)
-        await site.start()
-        port_queue.put(site._server.sockets[0].getsockname()[1])
-        await asyncio.Event().wait()
+    from benchmarks._loopback import serve_routes
 
-    asyncio.run(main())
+    serve_routes([web.post("/v2/bot/message/push", push), web.get("/stats", stats)], port_queue)
 
 
 class _NullSender:
