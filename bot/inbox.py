@@ -22,6 +22,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from datetime import datetime, timedelta
 from typing import Any, Callable, Protocol
 
@@ -94,7 +95,7 @@ async def enqueue(db: Database, events: Sequence[IncomingEvent], *, now: datetim
     """Store events in one transaction, skipping ones already stored; returns how many were new."""
     if not events:
         return 0
-    stmt, params = _enqueue_statement(db), _enqueue_parameters(db, events, now)
+    stmt, params = _enqueue_statement(db.engine.dialect.name), _enqueue_parameters(db, events, now)
     async with db.ingest() as conn:
         # One statement (its own transaction). RETURNING names the rows that were new, so a
         # redelivered event (already stored) is told apart without a query per event.
@@ -107,45 +108,37 @@ async def enqueue(db: Database, events: Sequence[IncomingEvent], *, now: datetim
     return sum(fresh)
 
 
-_ENQUEUE_STATEMENTS: dict[str, Any] = {}
-
-
-def _enqueue_statement(db: Database):
+@cache
+def _enqueue_statement(dialect: str):
     """INSERT ... ON CONFLICT DO NOTHING RETURNING for this backend, built once.
 
     Plain SQL, one statement for any number of rows (PostgreSQL reads them from arrays with
     ``unnest``, SQLite from one JSON array with ``json_each``): SQLAlchemy never caches the compiled
     form of its dialect INSERT with ``on_conflict_do_nothing``, which cost ~0.5 ms of CPU per
     webhook commit."""
-    name = db.engine.dialect.name
-    stmt = _ENQUEUE_STATEMENTS.get(name)
-    if stmt is None:
-        from sqlalchemy import String, bindparam, text
+    from sqlalchemy import String, bindparam, text
 
-        from bot.store.models import UTCDateTime
+    from bot.store.models import UTCDateTime
 
-        received_at = bindparam("received_at", type_=UTCDateTime())
-        if name == "sqlite":
-            # "WHERE true" keeps SQLite from reading ON CONFLICT as part of the SELECT's join.
-            stmt = text(
-                "INSERT INTO inbox_events (platform, event_id, user_key, payload, status, attempts, received_at) "
-                "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
-                "json_extract(value, '$[3]'), 'pending', 0, :received_at FROM json_each(:rows) WHERE true "
-                "ON CONFLICT (platform, event_id) DO NOTHING RETURNING platform, event_id"
-            ).bindparams(received_at, bindparam("rows", type_=String()))
-        else:
-            from sqlalchemy.dialects.postgresql import ARRAY
+    received_at = bindparam("received_at", type_=UTCDateTime())
+    if dialect == "sqlite":
+        # "WHERE true" keeps SQLite from reading ON CONFLICT as part of the SELECT's join.
+        return text(
+            "INSERT INTO inbox_events (platform, event_id, user_key, payload, status, attempts, received_at) "
+            "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
+            "json_extract(value, '$[3]'), 'pending', 0, :received_at FROM json_each(:rows) WHERE true "
+            "ON CONFLICT (platform, event_id) DO NOTHING RETURNING platform, event_id"
+        ).bindparams(received_at, bindparam("rows", type_=String()))
+    from sqlalchemy.dialects.postgresql import ARRAY
 
-            stmt = text(
-                "INSERT INTO inbox_events (platform, event_id, user_key, payload, status, attempts, received_at) "
-                "SELECT r.platform, r.event_id, r.user_key, CAST(r.payload AS json), 'pending', 0, :received_at "
-                "FROM unnest(:platforms, :event_ids, :user_keys, :payloads) "
-                "AS r(platform, event_id, user_key, payload) "
-                "ON CONFLICT (platform, event_id) DO NOTHING RETURNING platform, event_id"
-            ).bindparams(received_at,
-                         *(bindparam(n, type_=ARRAY(String)) for n in ("platforms", "event_ids", "user_keys", "payloads")))
-        _ENQUEUE_STATEMENTS[name] = stmt
-    return stmt
+    return text(
+        "INSERT INTO inbox_events (platform, event_id, user_key, payload, status, attempts, received_at) "
+        "SELECT r.platform, r.event_id, r.user_key, CAST(r.payload AS json), 'pending', 0, :received_at "
+        "FROM unnest(:platforms, :event_ids, :user_keys, :payloads) "
+        "AS r(platform, event_id, user_key, payload) "
+        "ON CONFLICT (platform, event_id) DO NOTHING RETURNING platform, event_id"
+    ).bindparams(received_at,
+                 *(bindparam(n, type_=ARRAY(String)) for n in ("platforms", "event_ids", "user_keys", "payloads")))
 
 
 def _enqueue_parameters(db: Database, events: Sequence[IncomingEvent], now: datetime) -> dict[str, Any]:
@@ -414,12 +407,8 @@ class _Statements:
     ignore: Any
 
 
-_built: list[_Statements] = []
-
-
+@cache
 def _statements() -> _Statements:
-    if _built:
-        return _built[0]
     from sqlalchemy import bindparam, case, exists
 
     from bot.store.models import User
@@ -438,7 +427,7 @@ def _statements() -> _Statements:
     final = {"status": bindparam("status"), "finished_at": bindparam("finished_at"),
              "payload": bindparam("payload"), "user_key": user_key}
     finish = t.update().where(by_id).values(**final, error=bindparam("error"), replies=None)
-    _built.append(_Statements(
+    return _Statements(
         due_users=select(t.c.user_key, func.min(t.c.id).label("first"))
         .where(t.c.platform.in_(bindparam("platforms", expanding=True)), due)
         .group_by(t.c.user_key).order_by("first").limit(bindparam("batch")),
@@ -449,8 +438,7 @@ def _statements() -> _Statements:
                                              next_attempt_at=bindparam("next_attempt_at"), error=bindparam("error")),
         finish=finish.returning(t.c.user_key),
         ignore=t.update().where(by_id).values(**final).returning(t.c.user_key),
-    ))
-    return _built[0]
+    )
 
 
 def _redacted(payload: dict[str, Any] | None) -> dict[str, Any]:

@@ -25,8 +25,8 @@ async def _serve(host: str, port: int | None, scheduler: bool) -> int:
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop when it is installed (what uvicorn picks itself when it owns the loop), else asyncio's.
-    It roughly halves the per-request cost of the HTTP transport (benchmarks/RESULTS.md, Webhook)."""
+    """uvloop when it is installed (what uvicorn picks itself when it owns the loop), else asyncio's:
+    a cheaper HTTP transport for the webhooks' acknowledgements."""
     try:
         import uvloop
     except ImportError:

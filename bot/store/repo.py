@@ -7,6 +7,7 @@ loading, and a memoised cache key, so a turn costs a few statements and little P
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, delete, inspect, select
@@ -35,16 +36,13 @@ _INSERT_CONVO = _convos.insert()
 _DELETE_CONVO = _convos.delete().where(_convos.c.user_id == bindparam("uid"))
 _INSERT_SIGNALS = SignalRecord.__table__.insert()
 _INSERT_MESSAGE = StoredMessage.__table__.insert()
-_user_updates: dict[frozenset[str], Any] = {}
 
 
+@cache
 def _user_update(columns: frozenset[str]):
     """``UPDATE users SET <columns> WHERE id = :uid``, built once per set of columns."""
-    stmt = _user_updates.get(columns)
-    if stmt is None:
-        stmt = _user_updates[columns] = _users.update().where(_users.c.id == bindparam("uid")).values(
-            {name: bindparam(name) for name in sorted(columns)})
-    return stmt
+    return _users.update().where(_users.c.id == bindparam("uid")).values(
+        {name: bindparam(name) for name in sorted(columns)})
 
 
 def _attach_user(session: AsyncSession, values: dict[str, Any]) -> User:
@@ -86,15 +84,6 @@ async def create_user(session: AsyncSession, key: UserKey, *, language: str, tim
     session.add(user)
     await session.flush()
     return user
-
-
-async def get_or_create_user(session: AsyncSession, key: UserKey, *, language: str, timezone: str,
-                             now: datetime) -> tuple[User, bool]:
-    """The user row for ``key``, created with the given defaults when new; (user, created)."""
-    user = await get_user(session, key)
-    if user is not None:
-        return user, False
-    return await create_user(session, key, language=language, timezone=timezone, now=now), True
 
 
 async def update_user(session: AsyncSession, user: User, values: dict[str, Any]) -> None:
