@@ -86,6 +86,15 @@ async def create_user(session: AsyncSession, key: UserKey, *, language: str, tim
     return user
 
 
+async def get_or_create_user(session: AsyncSession, key: UserKey, *, language: str, timezone: str,
+                             now: datetime) -> tuple[User, bool]:
+    """The user row for ``key``, created with the given defaults when new; (user, created)."""
+    user = await get_user(session, key)
+    if user is not None:
+        return user, False
+    return await create_user(session, key, language=language, timezone=timezone, now=now), True
+
+
 async def update_user(session: AsyncSession, user: User, values: dict[str, Any]) -> None:
     """Set columns of a loaded user. With no other change pending on it, one Core UPDATE (and the
     instance marked as saved); otherwise through the ORM, so the one flush writes every change in order."""
