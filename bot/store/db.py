@@ -33,6 +33,10 @@ def make_engine(database_url: str, **kwargs) -> AsyncEngine:
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if url.startswith("sqlite+aiosqlite"):
+            from bot.store.sqlite_driver import dbapi
+
+            kwargs.setdefault("module", dbapi())
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
         _configure_sqlite(engine)
         return engine
