@@ -204,9 +204,9 @@ class InboxWorker:
         finished = 0
         self._busy_users.add(user_key)
         try:
-            async with self.db.user_lock(user_key), _Connection(self.db) as conn:
+            async with self.db.user_lock(user_key) as conn:
                 while True:
-                    async with conn.session() as session:
+                    async with self.db.session(conn) as session:
                         events = await self._due_events(session, user_key)
                         if not events:
                             return finished
@@ -215,7 +215,7 @@ class InboxWorker:
                         return finished
                     finished += step
                     for ev in events[1:]:
-                        async with conn.session() as session:
+                        async with self.db.session(conn) as session:
                             step = await self._process(session, ev)
                         if step is None:
                             return finished
@@ -370,29 +370,6 @@ class InboxWorker:
 
 
 USER_BATCH = 20  # events of one user read at once
-
-
-class _Connection:
-    """Where one user's transactions run. On SQLite, all on one connection: a commit in a session of
-    its own returns the connection to the pool, whose reset is a ROLLBACK (a round trip to
-    aiosqlite's thread) after every transaction. On PostgreSQL each session takes one from the pool,
-    so a slow delivery holds no connection beyond the user's lock."""
-
-    def __init__(self, db: Database):
-        self.db = db
-        self.conn = None
-
-    async def __aenter__(self) -> "_Connection":
-        if self.db.is_sqlite:
-            self.conn = await self.db.engine.connect()
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        if self.conn is not None:
-            await self.conn.close()
-
-    def session(self) -> AsyncSession:
-        return self.db.sessions(bind=self.conn) if self.conn is not None else self.db.sessions()
 
 
 @dataclass(frozen=True)

@@ -81,8 +81,8 @@ class Coach:
         replies commit together); the caller must then already hold ``db.user_lock`` for this user."""
         if session is not None:
             return await self._handle(session, inbound, user_defaults or {})
-        async with self.db.user_lock(str(inbound.user)):
-            async with self.db.session() as own:
+        async with self.db.user_lock(str(inbound.user)) as conn:
+            async with self.db.session(conn) as own:
                 outcome = await self._handle(own, inbound, user_defaults or {})
                 await own.commit()
                 return outcome

@@ -143,9 +143,9 @@ async def test_a_retryable_then_final_delivery_error_is_recorded(runtime, clock)
 
 
 async def test_a_busy_worker_reuses_its_pooled_connections_instead_of_opening_new_ones(runtime, clock):
-    """Every user at once holds two connections on PostgreSQL (the advisory lock, the transaction).
-    The pool must be big enough for that; before it was, overflow connections were opened and closed
-    for nearly every event, which cost more CPU than the coaching itself."""
+    """Every user being served holds a connection (its lock's). The pool must be big enough for that;
+    before it was, overflow connections were opened and closed for nearly every event, which cost
+    more CPU than the coaching itself."""
     from sqlalchemy import event as sa_event
 
     opened = []
@@ -159,3 +159,19 @@ async def test_a_busy_worker_reuses_its_pooled_connections_instead_of_opening_ne
     assert len(proc.sent) == 4 * len(users)
     pool = runtime.db.engine.sync_engine.pool
     assert len(opened) <= pool.size(), (len(opened), pool.size())
+
+
+async def test_a_users_turns_run_on_the_one_connection_that_holds_their_lock(runtime, clock):
+    """Lock, read, prepare, deliver and record for all of a user's events: one pool check-out, not
+    one for the lock and one per transaction (each of which pings and resets the connection)."""
+    from sqlalchemy import event as sa_event
+
+    checkouts = []
+    sa_event.listen(runtime.db.engine.sync_engine, "checkout", lambda *a: checkouts.append(1))
+    proc = CoachProcessor(runtime)
+    worker = InboxWorker(runtime.db, {"ops": proc}, clock=clock)
+    await enqueue(runtime.db, [ev("solo", f"solo-{n}") for n in range(5)], now=clock())
+    checkouts.clear()
+    assert await worker.process_user("ops:solo") == 5
+    assert len(proc.sent) == 5
+    assert len(checkouts) == 1

@@ -41,9 +41,10 @@ def make_engine(database_url: str, **kwargs) -> AsyncEngine:
         _configure_sqlite(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    # The inbox worker holds two connections per user it is serving (the advisory lock and the
-    # transaction), 8 users at once; a pool smaller than that opens and closes an overflow connection
-    # for nearly every event (tests/test_inbox_worker.py), which cost more CPU than the coaching.
+    # The inbox worker holds a connection per user it is serving (8 at once), the web chat and the
+    # reminder dispatcher take theirs beside it; a pool smaller than the busy load opens and closes an
+    # overflow connection for nearly every event (tests/test_inbox_worker.py), which costs more CPU
+    # than the coaching.
     kwargs.setdefault("pool_size", 20)
     kwargs.setdefault("max_overflow", 10)
     return create_async_engine(url, **kwargs)
@@ -67,8 +68,9 @@ class Database:
         self._local_users: dict[str, int] = {}
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session:
+    async def session(self, conn: AsyncConnection | None = None) -> AsyncIterator[AsyncSession]:
+        """A session on the pool, or on ``conn`` (the one ``user_lock`` holds)."""
+        async with (self.sessions(bind=conn) if conn is not None else self.sessions()) as session:
             yield session
 
     @asynccontextmanager
@@ -92,26 +94,31 @@ class Database:
             yield conn
 
     @asynccontextmanager
-    async def user_lock(self, key: str) -> AsyncIterator[None]:
-        """Serialise work for one user: an asyncio lock in this process, plus, on PostgreSQL,
-        a session-level advisory lock so two processes never handle one user at once."""
+    async def user_lock(self, key: str) -> AsyncIterator[AsyncConnection]:
+        """Serialise work for one user: an asyncio lock in this process, plus, on PostgreSQL, a
+        session-level advisory lock so two processes never handle one user at once.
+
+        Yields the connection that holds the lock; the caller runs the user's transactions on it
+        (``session(conn)``), so a turn takes one connection from the pool, not one for the lock and
+        one per transaction (each with its pre-ping and reset). No transaction is open on it."""
         lock = self._local_locks.get(key)
         if lock is None:
             lock = self._local_locks[key] = asyncio.Lock()
         self._local_users[key] = self._local_users.get(key, 0) + 1
         try:
-            async with lock:
+            async with lock, self.engine.connect() as conn:
                 if self.is_sqlite:
-                    yield
+                    yield conn
                     return
-                async with self.engine.connect() as conn:
-                    lid = lock_id("user:" + key)
-                    await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": lid})
-                    try:
-                        yield
-                    finally:
-                        await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lid})
-                        await conn.commit()
+                lid = lock_id("user:" + key)
+                await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": lid})
+                await conn.commit()  # the lock outlives transactions; sessions on conn begin their own
+                try:
+                    yield conn
+                finally:
+                    await conn.rollback()  # whatever a failed caller left open
+                    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lid})
+                    await conn.commit()
         finally:
             self._local_users[key] -= 1
             if self._local_users[key] == 0:
