@@ -12,6 +12,7 @@ import logging
 from typing import Any, Awaitable, Callable
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -23,6 +24,23 @@ from handlers.channel import Channel
 log = logging.getLogger("bansou.app")
 SHUTDOWN_GRACE_SECONDS = 10.0
 HEALTH_TIMEOUT_SECONDS = 5.0
+
+
+class AheadOfRouting:
+    """ASGI middleware: a request for one of ``paths`` goes straight to that path's ASGI app, past
+    the router and Starlette's per-request objects; everything else goes on to the router."""
+
+    def __init__(self, app, *, paths: dict[str, Callable[..., Awaitable[None]]]):
+        self.app = app
+        self.paths = paths
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            target = self.paths.get(scope["path"])
+            if target is not None:
+                await target(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def build_channels(runtime: Runtime) -> list[Channel]:
@@ -103,6 +121,8 @@ def create_app(runtime: Runtime, *, scheduler: bool = True,
                     await hook()
             await runtime.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    asgi_paths = {path: target for c in channels for path, target in c.asgi_paths.items()}
+    middleware = [Middleware(AheadOfRouting, paths=asgi_paths)] if asgi_paths else []
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.runtime = runtime
     return app

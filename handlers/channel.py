@@ -15,6 +15,8 @@ class Channel:
 
     name: str
     routes: list[BaseRoute] = field(default_factory=list)
+    # Paths answered by a plain ASGI app ahead of the framework's routing (hot webhooks).
+    asgi_paths: dict[str, Callable[..., Awaitable[None]]] = field(default_factory=dict)
     processor: InboxProcessor | None = None
     on_start: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
     on_stop: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)

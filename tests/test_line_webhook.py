@@ -76,6 +76,15 @@ async def test_a_body_that_is_not_json_by_content_type_gets_415(line):
     assert await line.inbox_rows() == []
 
 
+async def test_other_methods_get_405_naming_post_and_the_rest_of_the_app_is_routed_as_before(line):
+    for method in ("GET", "PUT", "DELETE"):
+        response = await line.http.request(method, "/line/webhook")
+        assert (response.status_code, response.headers["allow"]) == (405, "POST")
+    assert (await line.http.get("/healthz")).json() == {"status": "ok"}
+    assert (await line.http.post("/line/webhook/extra", content=b"{}")).status_code == 404
+    assert await line.inbox_rows() == []
+
+
 async def test_a_huge_body_is_refused_from_its_content_length(line):
     body = b"{" + b" " * (1024 * 1024) + b"}"
     response = await line.post(body=body, headers=webhook_headers(body, CHANNEL_SECRET))

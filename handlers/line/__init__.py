@@ -6,13 +6,11 @@ client (``runtime.extras["line_api"]``), pointed at LINE_API_BASE_URL.
 """
 from __future__ import annotations
 
-from starlette.routing import Route
-
 from bot.runtime import Runtime
 from handlers.channel import Channel
 from handlers.line.api import LineApi, LineSender
 from handlers.line.processor import LineProcessor
-from handlers.line.webhook import AckFirst, make_endpoint
+from handlers.line.webhook import AckFirst, LineWebhook
 
 
 def line_api(runtime: Runtime) -> LineApi:
@@ -37,7 +35,7 @@ def build_channel(runtime: Runtime) -> Channel | None:
     api = line_api(runtime)
     ack_first = AckFirst()
     return Channel(name="line",
-                   routes=[Route("/line/webhook", make_endpoint(runtime, ack_first), methods=["POST"])],
+                   asgi_paths={"/line/webhook": LineWebhook(runtime, ack_first)},
                    processor=LineProcessor(runtime, api, ack_first=ack_first),
                    on_stop=[api.close])
 

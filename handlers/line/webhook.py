@@ -1,12 +1,14 @@
-"""``POST /line/webhook``: verify, store, acknowledge. Nothing slow happens before the 200."""
+"""``POST /line/webhook``: verify, store, acknowledge. Nothing slow happens before the 200.
+
+It is a plain ASGI app, dispatched ahead of the framework's routing (``handlers/app.py``): LINE's
+platform waits on every acknowledgement, and at a few thousand webhooks a second Starlette's
+request, response, routing and exception layers cost more CPU than the work itself."""
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
-
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import PlainTextResponse, Response
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from bot.inbox import IncomingEvent, enqueue
 from bot.runtime import Runtime
@@ -92,14 +94,25 @@ class GroupCommit:
                     future.set_result(new)
 
 
-def _reject(status: int, reason: str) -> Response:
-    log.warning("LINE webhook rejected", extra={"status": status, "reason": reason})
-    return PlainTextResponse(reason, status_code=status)
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-async def read_body(request: Request, *, limit: int = MAX_BODY_BYTES) -> bytes | None:
+class ClientGone(Exception):
+    """The sender hung up before the whole body arrived."""
+
+
+def headers_of(scope: dict[str, Any], *names: bytes) -> dict[bytes, str]:
+    """The named headers (lower-case bytes, as ASGI gives them) that the request has, decoded."""
+    found = {}
+    for name, value in scope["headers"]:
+        if name in names:
+            found[name] = value.decode("latin-1")
+    return found
+
+
+async def read_body(receive: Receive, *, declared: str | None, limit: int = MAX_BODY_BYTES) -> bytes | None:
     """The raw body, or None as soon as it passes ``limit`` (never buffers more than that)."""
-    declared = request.headers.get("content-length")
     if declared is not None:
         try:
             if int(declared) > limit:
@@ -107,37 +120,56 @@ async def read_body(request: Request, *, limit: int = MAX_BODY_BYTES) -> bytes |
         except ValueError:
             raise BadWebhook("bad Content-Length") from None
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        body += message.get("body", b"")
         if len(body) > limit:
             return None
-    return bytes(body)
+        if not message.get("more_body", False):
+            return bytes(body)
 
 
-def make_endpoint(runtime: Runtime, ack_first: AckFirst | None = None):
-    secret = runtime.settings.line_channel_secret or ""
-    store = GroupCommit(runtime)
-    ack_first = ack_first or AckFirst()
+class LineWebhook:
+    """The ASGI app for ``/line/webhook``: answers every request with a short plain-text status."""
 
-    async def line_webhook(request: Request) -> Response:
-        with ack_first:
-            return await _handle(request)
+    def __init__(self, runtime: Runtime, ack_first: AckFirst | None = None):
+        self.runtime = runtime
+        self.secret = runtime.settings.line_channel_secret or ""
+        self.store = GroupCommit(runtime)
+        self.ack_first = ack_first or AckFirst()
 
-    async def _handle(request: Request) -> Response:
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["method"] != "POST":
+            status, text, extra = 405, "Method Not Allowed", [(b"allow", b"POST")]
+        else:
+            with self.ack_first:
+                status, text = await self.answer(scope, receive)
+            extra = []
+        body = text.encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                                (b"content-length", str(len(body)).encode()), *extra]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def answer(self, scope: dict[str, Any], receive: Receive) -> tuple[int, str]:
+        """Verify, store and say so: (status, text) for the platform."""
+        headers = headers_of(scope, b"content-length", b"x-line-signature", b"content-type")
         try:
-            body = await read_body(request)
+            body = await read_body(receive, declared=headers.get(b"content-length"))
         except BadWebhook as exc:
             return _reject(400, exc.reason)
-        except ClientDisconnect:
+        except ClientGone:
             return _reject(400, "client went away")
         if body is None:
             return _reject(413, f"body larger than {MAX_BODY_BYTES} bytes")
-        signature = request.headers.get("x-line-signature")
+        signature = headers.get(b"x-line-signature")
         if not signature:
             return _reject(400, "missing X-Line-Signature")
-        if not signature_ok(body, signature, secret):
+        if not signature_ok(body, signature, self.secret):
             return _reject(401, "invalid X-Line-Signature")
-        content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        content_type = headers.get(b"content-type", "").split(";", 1)[0].strip().lower()
         if content_type and content_type != "application/json" and not content_type.endswith("+json"):
             return _reject(415, "expected application/json")
         try:
@@ -149,15 +181,18 @@ def make_endpoint(runtime: Runtime, ack_first: AckFirst | None = None):
             log.info("LINE event ignored", extra={"kind": etype})
         if sorted_events.keep:
             try:
-                new = await store.store(sorted_events.keep)
+                new = await self.store.store(sorted_events.keep)
             except Exception:  # noqa: BLE001 - LINE redelivers on a non-2xx; nothing is lost
                 log.exception("LINE events could not be stored")
-                return PlainTextResponse("storage unavailable", status_code=503)
+                return 503, "storage unavailable"
             if new:
-                inbox = runtime.extras.get("inbox")
+                inbox = self.runtime.extras.get("inbox")
                 if inbox is not None:
                     inbox.wake()
             log.debug("LINE events stored", extra={"events": len(sorted_events.keep), "new": new})
-        return PlainTextResponse("OK")
+        return 200, "OK"
 
-    return line_webhook
+
+def _reject(status: int, reason: str) -> tuple[int, str]:
+    log.warning("LINE webhook rejected", extra={"status": status, "reason": reason})
+    return status, reason
