@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -22,22 +23,41 @@ MAX_EVENTS_PER_COMMIT = 500
 
 class AckFirst:
     """Acknowledgements before work: engine work shares the event loop with the webhook, so the inbox
-    processor waits before each event while webhooks are being acknowledged, until none is, or for
-    ``max_wait`` seconds at most (``max_wait_busy`` in a burst, ``busy`` or more in flight: LINE is
-    waiting on us then, and the stored events can be answered a little later). The caps keep
-    processing moving however long the traffic lasts."""
+    processor waits before each event while webhooks are being acknowledged.
 
-    def __init__(self, *, max_wait: float = 0.005, max_wait_busy: float = 1.0, busy: int = 8):
+    * Normally it waits until none is in flight, for ``max_wait`` seconds at most.
+    * In a burst it waits until the burst is over, for ``max_wait_busy`` seconds at most. A burst is
+      ``busy`` or more in flight, or webhooks arriving at ``busy_rate`` a second or more (over the
+      last ``window`` seconds): in a closed burst the in-flight count falls to nothing between
+      waves of requests, and the processor must not take each of those instants for the end.
+      LINE waits on every acknowledgement; the stored events are answered a little later, and at
+      such rates the inbox could not keep up with them anyway.
+
+    The caps keep processing moving however long the traffic lasts."""
+
+    def __init__(self, *, max_wait: float = 0.005, max_wait_busy: float = 1.0, busy: int = 8,
+                 busy_rate: float = 1000.0, window: float = 0.1, clock: Callable[[], float] = time.monotonic):
         self.max_wait = max_wait
         self.max_wait_busy = max_wait_busy
         self.busy = busy
+        self.busy_rate = busy_rate
+        self.window = window
+        self.clock = clock
         self.in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._slot = 0  # which window the count is for (clock / window, rounded down)
+        self._count = 0
+        self._last_count = 0  # arrivals in the window before it
 
     def __enter__(self) -> "AckFirst":
         self.in_flight += 1
         self._idle.clear()
+        slot = int(self.clock() / self.window)
+        if slot != self._slot:
+            self._last_count = self._count if slot == self._slot + 1 else 0
+            self._slot, self._count = slot, 0
+        self._count += 1
         return self
 
     def __exit__(self, *exc) -> None:
@@ -45,12 +65,25 @@ class AckFirst:
         if self.in_flight == 0:
             self._idle.set()
 
+    def arrival_rate(self) -> float:
+        """Webhooks per second lately: the fuller of this window and the one before."""
+        slot = int(self.clock() / self.window)
+        current = self._count if slot == self._slot else 0
+        last = self._last_count if slot == self._slot else (self._count if slot == self._slot + 1 else 0)
+        return max(current, last) / self.window
+
+    def bursting(self) -> bool:
+        return self.in_flight >= self.busy or self.arrival_rate() >= self.busy_rate
+
     async def wait_for_acks(self) -> None:
         """Return when no webhook is mid-acknowledgement, or after the cap for the current load."""
+        if self.bursting():
+            deadline = self.clock() + self.max_wait_busy
+            while self.bursting() and (left := deadline - self.clock()) > 0:
+                await asyncio.sleep(min(left, self.window / 4))
         if self.in_flight:
-            cap = self.max_wait_busy if self.in_flight >= self.busy else self.max_wait
             try:
-                await asyncio.wait_for(self._idle.wait(), cap)
+                await asyncio.wait_for(self._idle.wait(), self.max_wait)
             except asyncio.TimeoutError:
                 pass
 
