@@ -110,3 +110,29 @@ async def test_commit_or_rollback_on_a_closed_connection_raises_instead_of_being
     for call in (raw.commit, raw.rollback):
         with pytest.raises(Exception, match="no active connection|closed"):
             await greenlet_spawn(call)
+
+
+async def test_storing_webhook_events_is_one_call_and_durable_when_it_returns(tmp_path, _sqlite_template_path, trips):
+    import shutil
+    from datetime import datetime, timezone
+
+    from bot.inbox import IncomingEvent, enqueue
+
+    shutil.copy(_sqlite_template_path, tmp_path / "inbox.db")
+    database = Database(f"sqlite:///{tmp_path / 'inbox.db'}")
+    events = [IncomingEvent("line", f"e{n}", "line:U1", {"type": "message", "n": n}) for n in range(3)]
+    try:
+        now = datetime(2026, 11, 22, tzinfo=timezone.utc)
+        assert await enqueue(database, events[:1], now=now) == 1  # the ingest pool's connection is made
+        trips.clear()
+        assert await enqueue(database, events, now=now) == 2  # the first is already stored
+        assert trips == ["_run_statement"]  # autocommit: no COMMIT of its own
+        other = Database(f"sqlite:///{tmp_path / 'inbox.db'}")  # another process, as it were
+        try:
+            async with other.engine.connect() as conn:
+                stored = await conn.execute(text("SELECT event_id, status FROM inbox_events ORDER BY event_id"))
+                assert stored.all() == [("e0", "pending"), ("e1", "pending"), ("e2", "pending")]
+        finally:
+            await other.dispose()
+    finally:
+        await database.dispose()

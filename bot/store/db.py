@@ -77,19 +77,22 @@ class Database:
     async def ingest(self) -> AsyncIterator[AsyncConnection]:
         """A connection for ONE statement that must be durable on return (webhook events into the inbox).
 
-        On PostgreSQL it comes from a small pool of its own in autocommit mode and without a pre-ping:
-        the statement is its own transaction, so storing events is one round trip instead of four
-        (ping, BEGIN, INSERT, COMMIT), each of which waits its turn on an event loop that is also
-        running the engine. A connection that died with a database restart fails that one statement
-        (the webhook answers 503, and the platform redelivers) and the pool is refreshed. On SQLite,
-        an ordinary transaction on the main engine."""
-        if self.is_sqlite:
-            async with self.engine.begin() as conn:
+        It comes from a small pool of its own in autocommit mode: the statement is its own
+        transaction, so storing events is one round trip (one call on aiosqlite's thread for SQLite)
+        instead of BEGIN, INSERT and COMMIT, each of which waits its turn on an event loop that is
+        also running the engine. On PostgreSQL there is no pre-ping either: a connection that died
+        with a database restart fails that one statement (the webhook answers 503, and the platform
+        redelivers) and the pool is refreshed."""
+        if self.is_sqlite and self.engine.url.database in (None, "", ":memory:"):
+            async with self.engine.begin() as conn:  # a second engine would open another, empty database
                 yield conn
             return
         if self._ingest_engine is None:
-            self._ingest_engine = make_engine(self.url, pool_pre_ping=False, pool_size=4, max_overflow=4,
-                                              isolation_level="AUTOCOMMIT")
+            if self.is_sqlite:
+                self._ingest_engine = make_engine(self.url, pool_size=2, max_overflow=2, isolation_level="AUTOCOMMIT")
+            else:
+                self._ingest_engine = make_engine(self.url, pool_pre_ping=False, pool_size=4, max_overflow=4,
+                                                  isolation_level="AUTOCOMMIT")
         async with self._ingest_engine.connect() as conn:
             yield conn
 
