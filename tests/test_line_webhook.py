@@ -68,6 +68,18 @@ async def test_malformed_json_gets_400_with_a_reason(line):
     assert await line.inbox_rows() == []
 
 
+async def test_numbers_json_does_not_have_get_400_and_nothing_is_stored(line):
+    """Python reads NaN and Infinity; PostgreSQL's json type does not, so storing one would fail
+    (a 503, and LINE redelivering it for good)."""
+    for constant in (b"NaN", b"Infinity", b"-Infinity"):
+        body = callback_body(text_event(line_id(), "hello", reply_token="t")).replace(
+            b'"timestamp":', b'"timestamp":' + constant + b',"was":', 1)
+        assert constant in body
+        response = await line.post(body=body, headers=webhook_headers(body, CHANNEL_SECRET))
+        assert response.status_code == 400 and "malformed JSON" in response.text
+    assert await line.inbox_rows() == []
+
+
 async def test_a_body_that_is_not_json_by_content_type_gets_415(line):
     body = callback_body(text_event(line_id(), "hello", reply_token="t"))
     headers = dict(webhook_headers(body, CHANNEL_SECRET), **{"Content-Type": "text/plain"})

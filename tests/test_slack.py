@@ -47,6 +47,17 @@ async def test_unsigned_request_is_refused(slack):
     assert r.status_code == 401
 
 
+async def test_numbers_json_does_not_have_are_refused_and_nothing_is_stored(slack):
+    """NaN and Infinity: Python reads them, PostgreSQL's json type (where events are stored) does not."""
+    for value in (float("nan"), float("inf")):
+        event = dict(dm("UAKI", "hello"), client_msg_number=value)
+        assert (await slack.post_event(event, event_id=f"Ev-{value}")).status_code == 400
+        payload = json.dumps({"type": "block_actions", "user": {"id": "UAKI"}, "score": value,
+                              "actions": [{"action_id": "choice", "value": "cmd:menu"}]})
+        assert (await slack.post_form({"payload": payload})).status_code == 400
+    assert await _stored(slack) == []
+
+
 # -- direct messages -----------------------------------------------------------------------------
 
 async def test_a_direct_message_is_answered_in_the_dm(slack):

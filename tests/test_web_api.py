@@ -239,6 +239,8 @@ BAD_BODIES = [
     ("invalid UTF-8", b'{"text": "\xff\xfe"}', 400, "UTF-8"),
     ("body too large", b'{"text": "' + b"a" * MAX_BODY_BYTES + b'"}', 413, "larger than"),
     ("deep nesting", b"[" * 10_000, 400, "JSON"),
+    ("a number JSON does not have", b'{"text": "hi", "n": NaN}', 400, "not valid JSON"),
+    ("Infinity", b'{"choice": Infinity}', 400, "not valid JSON"),
 ]
 
 

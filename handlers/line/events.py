@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot import jsonwire
 from bot.inbox import IncomingEvent
 from bot.types import Inbound, UserKey
 
@@ -48,7 +49,7 @@ class BadWebhook(ValueError):
 def parse_callback(body: bytes) -> list[dict[str, Any]]:
     """The events in a webhook body; raises BadWebhook for malformed JSON or the wrong shape."""
     try:
-        data = json.loads(body)
+        data = jsonwire.loads(body)
     except (ValueError, RecursionError):  # bad JSON/UTF-8, >4300-digit ints, absurdly deep nesting
         raise BadWebhook("malformed JSON") from None
     if not isinstance(data, dict) or not isinstance(data.get("events"), list):

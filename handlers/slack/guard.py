@@ -3,9 +3,10 @@ the reason, instead of reaching Bolt (whose parsing and listeners assume Slack's
 a malformed body with a 500, which Slack would retry). Pure; found needed by the fuzzer."""
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import parse_qsl
+
+from bot import jsonwire
 
 _STR_FIELDS = ("user", "text", "channel", "channel_type", "ts", "event_ts", "thread_ts", "tab", "bot_id", "subtype")
 
@@ -58,7 +59,7 @@ def slack_body_problem(content_type: str | None, body: bytes) -> str | None:
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media == "application/json":
         try:
-            data = json.loads(text)
+            data = jsonwire.loads(text)
         except (ValueError, RecursionError):
             return "the body is not valid JSON"
         if not isinstance(data, dict):
@@ -80,7 +81,7 @@ def slack_body_problem(content_type: str | None, body: bytes) -> str | None:
         return "the form is malformed"
     if "payload" in form:
         try:
-            payload = json.loads(form["payload"])
+            payload = jsonwire.loads(form["payload"])
         except (ValueError, RecursionError):
             return "'payload' is not valid JSON"
         return _payload_problem(payload)

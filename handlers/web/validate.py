@@ -5,10 +5,11 @@ Every failure is a ``BadRequest`` with an HTTP status and a reason the API retur
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+from bot import jsonwire
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_TEXT_CHARS = 2000
@@ -68,8 +69,8 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise BadRequest(400, "the body is not valid UTF-8") from None
     try:
-        data = json.loads(decoded)
-    except (json.JSONDecodeError, RecursionError):
+        data = jsonwire.loads(decoded)
+    except (ValueError, RecursionError):
         raise BadRequest(400, "the body is not valid JSON") from None
     if not isinstance(data, dict):
         raise BadRequest(400, "the body must be a JSON object")

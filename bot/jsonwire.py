@@ -1,0 +1,18 @@
+"""JSON from the wire, as RFC 8259 defines it.
+
+Python's json module also reads ``NaN``, ``Infinity`` and ``-Infinity``. No platform sends them,
+PostgreSQL's json type refuses them (so a stored payload with one would fail to store, and the
+webhook would answer 503 for good), and they would come back out as invalid JSON."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads(data: str | bytes) -> Any:
+    """``json.loads`` that refuses NaN and the infinities; raises ValueError (or RecursionError)."""
+    return json.loads(data, parse_constant=_refuse_constant)
