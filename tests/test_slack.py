@@ -58,6 +58,20 @@ async def test_numbers_json_does_not_have_are_refused_and_nothing_is_stored(slac
     assert await _stored(slack) == []
 
 
+async def test_a_click_whose_ids_are_not_strings_is_refused_before_it_is_stored(slack):
+    """Found by the fuzzer: a team id that was a list got past the check, was stored, and failed in
+    processing (an unhashable cache key) after Slack had its 200."""
+    base = {"type": "block_actions", "user": {"id": "UAKI"}, "actions": [{"action_id": "bansou.choice.0",
+                                                                          "value": "cmd:menu"}]}
+    for field, value, expected in [("team", {"id": ["T1"]}, "payload.team.id"),
+                                   ("enterprise", {"id": {"E": 1}}, "payload.enterprise.id"),
+                                   ("container", {"type": "message", "thread_ts": 1.5}, "payload.container.thread_ts"),
+                                   ("message", {"thread_ts": ["1"]}, "payload.message.thread_ts")]:
+        r = await slack.post_form({"payload": json.dumps(dict(base, **{field: value}))})
+        assert r.status_code == 400 and expected in r.text, (field, r.status_code, r.text)
+    assert await _stored(slack) == []
+
+
 # -- direct messages -----------------------------------------------------------------------------
 
 async def test_a_direct_message_is_answered_in_the_dm(slack):

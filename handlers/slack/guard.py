@@ -32,9 +32,13 @@ def _payload_problem(data: Any) -> str | None:
     for key in ("team", "channel", "container", "view", "message", "enterprise"):
         if data.get(key) is not None and not isinstance(data[key], dict):
             return f"payload.{key} must be an object"
-    channel = data.get("channel")
-    if isinstance(channel, dict) and not isinstance(channel.get("id", ""), str):
-        return "payload.channel.id must be a string"
+    # Ids and timestamps the intake copies into the stored event: an id of another type would reach
+    # the processor (as a cache key, a column, an API argument) and fail there, after the 200.
+    for outer, inner in (("team", "id"), ("enterprise", "id"), ("channel", "id"), ("container", "type"),
+                         ("container", "thread_ts"), ("message", "thread_ts")):
+        value = (data.get(outer) or {}).get(inner)
+        if value is not None and not isinstance(value, str):
+            return f"payload.{outer}.{inner} must be a string"
     actions = data.get("actions")
     if data["type"] == "block_actions" and not actions:
         return "payload.actions must not be empty"
