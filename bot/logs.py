@@ -37,7 +37,37 @@ class JsonFormatter(logging.Formatter):
                 out[key] = redact(value) if isinstance(value, str) else value
         if record.exc_info and record.exc_info[0] is not None:
             out["exception"] = record.exc_info[0].__name__
+            where = _raised_at(record.exc_info[2])
+            if where:
+                out["raised_at"] = where
         return json.dumps(out, ensure_ascii=False, default=str)
+
+
+def _raised_at(tb) -> str | None:
+    """Where the exception was raised, as ``path:line`` of the innermost frame, and of the innermost
+    frame in our own code when that is elsewhere (never the message, which may quote what someone
+    wrote)."""
+    frames = []
+    while tb is not None:
+        frames.append((tb.tb_frame.f_code.co_filename, tb.tb_lineno))
+        tb = tb.tb_next
+    if not frames:
+        return None
+
+    def short(path: str, line: int) -> str:
+        for marker in ("/site-packages/", "/bot/", "/handlers/"):
+            if marker in path:
+                path = path[path.rindex(marker) + 1:].removeprefix("site-packages/")
+                break
+        else:
+            path = re.sub(r"^.*/lib/python3\.\d+/", "", path)
+        return f"{path}:{line}"
+
+    ours = [f for f in frames if "/site-packages/" not in f[0] and ("/bot/" in f[0] or "/handlers/" in f[0])]
+    where = [short(*frames[-1])]
+    if ours and ours[-1] != frames[-1]:
+        where.append(short(*ours[-1]))
+    return " < ".join(where)
 
 
 def setup_logging(level: str | None = None) -> None:

@@ -426,6 +426,24 @@ def test_the_formatter_drops_fields_outside_its_whitelist_and_masks_tokens():
     assert "text" not in out and SECRET_TOKEN not in json.dumps(out)
 
 
+def test_an_exception_is_logged_by_type_and_place_never_by_its_message():
+    import sys
+
+    from bot.text import normalize_command
+
+    try:
+        normalize_command(None)  # a TypeError raised in bot/text.py
+    except Exception as exc:  # noqa: BLE001
+        exc.args = (DISTINCTIVE,)
+        record = logging.LogRecord("bansou.x", logging.ERROR, __file__, 1, "prepare failed", (), sys.exc_info())
+    out = json.loads(JsonFormatter().format(record))
+    assert out["exception"] == "TypeError"
+    assert DISTINCTIVE not in json.dumps(out)
+    places = out["raised_at"].split(" < ")
+    assert all(p.rsplit(":", 1)[1].isdigit() for p in places)
+    assert places[-1].startswith("bot/text.py:") and "/root" not in out["raised_at"]
+
+
 # ------------------------------------------------------------------------------- database URLs
 
 
