@@ -274,7 +274,7 @@ class InboxWorker:
                 log.warning("delivery will be retried", extra={"platform": ev.platform, "event_id": ev.event_id,
                                                                "attempt": attempts, "status": exc.status})
                 return None
-            await self._finish(ev, "failed", error=str(exc)[:500])
+            await self._finish(ev, "failed", error=str(exc)[:500], attempts=attempts, session=session)
             log.error("delivery failed for good", extra={"platform": ev.platform, "event_id": ev.event_id,
                                                          "status": exc.status})
             return False
@@ -282,7 +282,8 @@ class InboxWorker:
             attempts = ev.attempts + 1
             final = attempts >= self.max_attempts
             if final:
-                await self._finish(ev, "failed", error=f"deliver: {type(exc).__name__}")
+                await self._finish(ev, "failed", error=f"deliver: {type(exc).__name__}", attempts=attempts,
+                                   session=session)
             else:
                 await self._retry_later(session, ev, attempts=attempts, delay=backoff_delay(attempts), error=ev.error)
             log.exception("delivery raised", extra={"platform": ev.platform, "event_id": ev.event_id})
@@ -316,17 +317,20 @@ class InboxWorker:
             waited += delay
             delay = min(delay * 2, 5.0)
 
-    async def _finish(self, ev: InboxEvent, status: str, *, error: str | None = None,
+    async def _finish(self, ev: InboxEvent, status: str, *, error: str | None = None, attempts: int | None = None,
                       session: AsyncSession | None = None, keep_error: bool = False) -> None:
         """Record a final state in one statement (redacting the payload, forgetting whose it was if
-        they have no user row) and commit; in ``session`` when given, else in a new one."""
+        they have no user row; ``attempts`` when a delivery try ended it) and commit; in ``session``
+        when given, else in a new one."""
         if session is None:
             async with self.db.session() as own:
-                return await self._finish(ev, status, error=error, session=own, keep_error=keep_error)
+                return await self._finish(ev, status, error=error, attempts=attempts, session=own,
+                                          keep_error=keep_error)
         platform, _, user_id = ev.user_key.partition(":")
         now = self.clock()
         stmts = _statements()
         params = {"row_id": ev.id, "status": status, "finished_at": now, "payload": _redacted(ev.payload),
+                  "attempts": attempts,
                   "user_platform": platform, "platform_user_id": user_id,
                   "forgotten": f"{platform}:forgotten-{uuid.uuid4().hex}"}
         if keep_error:  # "ignored" leaves error and replies as they were
@@ -339,6 +343,8 @@ class InboxWorker:
         ev.status, ev.finished_at, ev.payload, ev.user_key = status, now, params["payload"], user_key
         if not keep_error:
             ev.error, ev.replies = error, None
+        if attempts is not None:
+            ev.attempts = attempts
         self._notify(ev, status)
 
     def _notify(self, ev: InboxEvent, status: str) -> None:
@@ -386,7 +392,7 @@ class _Statements:
 
 @cache
 def _statements() -> _Statements:
-    from sqlalchemy import bindparam, case, exists
+    from sqlalchemy import Integer, bindparam, case, exists
 
     from bot.store.models import User
 
@@ -402,7 +408,8 @@ def _statements() -> _Statements:
                                     User.__table__.c.platform_user_id == bindparam("platform_user_id")),
                      t.c.user_key), else_=bindparam("forgotten"))
     final = {"status": bindparam("status"), "finished_at": bindparam("finished_at"),
-             "payload": bindparam("payload"), "user_key": user_key}
+             "payload": bindparam("payload"), "user_key": user_key,
+             "attempts": func.coalesce(bindparam("attempts", type_=Integer()), t.c.attempts)}
     finish = t.update().where(by_id).values(**final, error=bindparam("error"), replies=None)
     return _Statements(
         due_users=select(t.c.user_key, func.min(t.c.id).label("first"))

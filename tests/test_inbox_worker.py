@@ -122,7 +122,7 @@ async def test_an_unexpected_delivery_error_is_retried_later_with_the_row_kept(r
     clock.advance(seconds=2)
     assert await worker.run_once() == 1
     row = (await rows(runtime.db))["e1"]
-    assert (row.status, row.error, row.replies) == ("failed", "deliver: RuntimeError", None)
+    assert (row.status, row.attempts, row.error, row.replies) == ("failed", 2, "deliver: RuntimeError", None)
 
 
 async def test_a_retryable_then_final_delivery_error_is_recorded(runtime, clock):
@@ -138,8 +138,9 @@ async def test_a_retryable_then_final_delivery_error_is_recorded(runtime, clock)
     clock.advance(seconds=31)
     await worker.run_once()
     got = await rows(runtime.db)
-    assert (got["e1"].status, got["e1"].error, got["e1"].payload) == ("failed", "gone", {"type": "message"})
-    assert got["e2"].status == "failed"
+    assert (got["e1"].status, got["e1"].attempts, got["e1"].error, got["e1"].payload) == (
+        "failed", 2, "gone", {"type": "message"})
+    assert (got["e2"].status, got["e2"].attempts) == ("failed", 1)  # its one try was refused for good
 
 
 async def test_a_busy_worker_reuses_its_pooled_connections_instead_of_opening_new_ones(runtime, clock):
