@@ -88,11 +88,9 @@ class Database:
                 yield conn
             return
         if self._ingest_engine is None:
-            if self.is_sqlite:
-                self._ingest_engine = make_engine(self.url, pool_size=2, max_overflow=2, isolation_level="AUTOCOMMIT")
-            else:
-                self._ingest_engine = make_engine(self.url, pool_pre_ping=False, pool_size=4, max_overflow=4,
-                                                  isolation_level="AUTOCOMMIT")
+            pool = {"pool_size": 2, "max_overflow": 2} if self.is_sqlite else \
+                {"pool_size": 4, "max_overflow": 4, "pool_pre_ping": False}
+            self._ingest_engine = make_engine(self.url, isolation_level="AUTOCOMMIT", **pool)
         async with self._ingest_engine.connect() as conn:
             yield conn
 
