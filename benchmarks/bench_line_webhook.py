@@ -146,13 +146,10 @@ Acknowledged = stored in the inbox and 200 sent; end to end = scheduled send →
 Goal: ack p99 < {GOAL_ACK_P99_MS:g} ms at {GOAL_RATE} events/s — **{verdict}**. Every event answered exactly once:
 {extra['duplicates']} duplicate replies; {extra['replies']} sent by reply API, {extra['pushes']} by push.
 
-Where the time goes (cProfile, in-process, same box, 2026-11-22): acknowledging costs about 4-6 ms of CPU per
-request, most of it SQLAlchemy ORM work in `bot.inbox.enqueue` (one INSERT ... ON CONFLICT per event); processing
-costs about 35 ms of CPU per event, about 10 ms of which is `bot.text.normalize_command` called for every command
-phrase on every message (`match_command`). Both run in the server's one event loop, so once the inbox has a
-backlog (beyond roughly 30 events/s per process on this box) acknowledgements wait behind engine work; the LINE
-adapter lets acknowledgements go first (`AckFirst`, at most 50 ms of deferral per event) and groups concurrent
-webhooks into one commit. On a box this loaded by other jobs the goal cannot be judged; re-run on a quiet machine.
+Acknowledging and processing share the server's one event loop; the LINE adapter lets acknowledgements go
+first (`AckFirst` in handlers/line/webhook.py) and stores concurrent webhooks in one commit. Where the CPU
+goes is measured, not restated here: per event by `bench_processing.py` (section Processing), per
+acknowledgement under load in the section "Webhook: run to run".
 """
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     section = f"## {HEADING}\n\n{body.strip()}\n"
