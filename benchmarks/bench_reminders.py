@@ -113,24 +113,10 @@ async def seed(database_url: str, n: int, now: datetime) -> None:
     await db.dispose()
 
 
-async def fresh_database(server_url: str) -> str:
-    """A new, empty database on the PostgreSQL server of ``server_url`` (the bench seeds 10,000 people
-    and must not meet anyone else's)."""
-    import asyncpg
-
-    base = server_url.rsplit("/", 1)[0]
-    admin = await asyncpg.connect(base.replace("postgresql://", "postgres://", 1) + "/postgres")
-    try:
-        await admin.execute('DROP DATABASE IF EXISTS "bansou_bench_reminders" WITH (FORCE)')
-        await admin.execute('CREATE DATABASE "bansou_bench_reminders"')
-    finally:
-        await admin.close()
-    return base + "/bansou_bench_reminders"
-
-
 async def run(args) -> dict:
     from aiohttp import ClientSession
 
+    from benchmarks._postgres import fresh_database
     from bot.reminders.dispatch import Dispatcher
     from bot.runtime import build_runtime
     from bot.settings import Settings
@@ -143,7 +129,9 @@ async def run(args) -> dict:
     port = ports.get(timeout=20)
     base = f"http://127.0.0.1:{port}"
     tmp = tempfile.TemporaryDirectory()
-    url = await fresh_database(args.database_url) if args.database_url else f"sqlite:///{tmp.name}/bench.db"
+    # A database of its own on that server: the bench seeds 10,000 people and must not meet anyone else's.
+    url = (await fresh_database(args.database_url, "bansou_bench_reminders") if args.database_url
+           else f"sqlite:///{tmp.name}/bench.db")
     try:
         await upgrade(url)
         now = datetime.now(timezone.utc).replace(microsecond=0)

@@ -25,7 +25,6 @@ import asyncio
 import itertools
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _machine import machine, machine_line, replace_section  # noqa: E402
+from _postgres import fresh_database  # noqa: E402
 from tests.fake_line_api import FakeLineApi, callback_body, line_id, text_event, webhook_headers  # noqa: E402
 from tests.procs import Server, child_env, free_port, run_bansou_async  # noqa: E402
 
@@ -198,16 +198,7 @@ async def prepare_database(backend: str, workdir: Path) -> str:
     out = subprocess.run([str(ROOT / "scripts" / "pg-test-server"), "start"], capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError("PostgreSQL unavailable: " + out.stderr.strip())
-    base = out.stdout.strip().rsplit("/", 1)[0]
-    import asyncpg
-
-    admin = await asyncpg.connect(base.replace("postgresql://", "postgres://") + "/postgres")
-    try:
-        await admin.execute('DROP DATABASE IF EXISTS "bansou_bench" WITH (FORCE)')
-        await admin.execute('CREATE DATABASE "bansou_bench"')
-    finally:
-        await admin.close()
-    url = base + "/bansou_bench"
+    url = await fresh_database(out.stdout.strip(), "bansou_bench")
     done = await run_bansou_async(["db", "upgrade"], env=child_env(DATABASE_URL=url), cwd=workdir)
     if done.returncode != 0:
         raise RuntimeError("bansou db upgrade failed: " + done.stderr[-2000:])
