@@ -58,6 +58,11 @@ def _attach_user(session: AsyncSession, values: dict[str, Any]) -> User:
     return user
 
 
+def _convo_state(row) -> ConvoState:
+    """A saved conversation row (its flow, state, vars, expires_at columns) as the engine's state."""
+    return ConvoState(flow=row.flow, state=row.state, vars=dict(row.vars or {}), expires_at=row.expires_at)
+
+
 async def load_user_and_convo(session: AsyncSession, key: UserKey) -> tuple[User | None, ConvoState | None, bool]:
     """The user and their saved conversation in one statement: (user or None, state or None, whether a
     conversation row exists)."""
@@ -68,7 +73,7 @@ async def load_user_and_convo(session: AsyncSession, key: UserKey) -> tuple[User
     user = _attach_user(session, {name: row[i] for i, name in enumerate(_USER_COLUMNS)})
     if row.convo_user_id is None:
         return user, None, False
-    return user, ConvoState(flow=row.flow, state=row.state, vars=dict(row.vars or {}), expires_at=row.expires_at), True
+    return user, _convo_state(row), True
 
 
 async def get_user(session: AsyncSession, key: UserKey) -> User | None:
@@ -112,9 +117,7 @@ async def update_user(session: AsyncSession, user: User, values: dict[str, Any])
 
 async def load_convo(session: AsyncSession, user_id: int) -> ConvoState | None:
     row = (await session.execute(_LOAD_CONVO, {"uid": user_id})).first()
-    if row is None:
-        return None
-    return ConvoState(flow=row.flow, state=row.state, vars=dict(row.vars or {}), expires_at=row.expires_at)
+    return None if row is None else _convo_state(row)
 
 
 async def save_convo(session: AsyncSession, user_id: int, convo: ConvoState | None, *, now: datetime,
