@@ -125,3 +125,39 @@ def test_the_operator_cli_migrates_an_empty_database(empty_database_url, tmp_pat
     again = subprocess.run([bansou, "db", "upgrade"], env=env, cwd=tmp_path, capture_output=True, text=True,
                            timeout=120)
     assert again.returncode == 0, again.stderr
+
+
+async def test_0005_moves_slack_users_and_their_inbox_rows_to_their_workspace(empty_database_url):
+    """Issue 17 (1): Slack rows keyed by user id alone become (enterprise or team, user)."""
+    import json
+
+    import sqlalchemy as sa
+
+    url = empty_database_url
+    await upgrade(url, "0004")
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            for uid, meta in (("UONE", {"team_id": "T1", "dm_channel": "DONE"}),
+                              ("UGRID", {"team_id": "T2", "enterprise_id": "E9"}),
+                              ("UNOTEAM", {})):
+                await conn.execute(sa.text(
+                    "INSERT INTO users (platform, platform_user_id, language, timezone, consent_store_text, active, "
+                    "created_at, platform_meta) VALUES ('slack', :u, 'en', 'UTC', false, true, CURRENT_TIMESTAMP, :m)"),
+                    {"u": uid, "m": json.dumps(meta)})
+            await conn.execute(sa.text(
+                "INSERT INTO users (platform, platform_user_id, language, timezone, consent_store_text, active, "
+                "created_at, platform_meta) VALUES ('line', 'Uline', 'en', 'UTC', false, true, CURRENT_TIMESTAMP, '{}')"))
+            await conn.execute(sa.text(
+                "INSERT INTO inbox_events (platform, event_id, user_key, payload, status, attempts, received_at) "
+                "VALUES ('slack', 'Ev1', 'slack:UONE', :p, 'pending', 0, CURRENT_TIMESTAMP)"),
+                {"p": json.dumps({"type": "message", "user": "UONE", "team_id": "T1"})})
+        await upgrade(url)
+        async with engine.connect() as conn:
+            users = dict((await conn.execute(sa.text(
+                "SELECT platform_user_id, platform FROM users"))).all())
+            keys = (await conn.execute(sa.text("SELECT user_key FROM inbox_events"))).scalars().all()
+    finally:
+        await engine.dispose()
+    assert users == {"T1:UONE": "slack", "E9:UGRID": "slack", "UNOTEAM": "slack", "Uline": "line"}
+    assert keys == ["slack:T1:UONE"]

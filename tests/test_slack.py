@@ -96,7 +96,7 @@ async def test_first_contact_takes_timezone_language_and_team_from_users_info_on
     await slack.post_event(dm("UAKI", "メニュー", ts="1.2"), event_id="Ev-a2")
     await slack.process()
     async with slack.runtime.db.session() as s:
-        user = await repo.get_user(s, UserKey("slack", "UAKI"))
+        user = await repo.get_user(s, UserKey("slack", f"{TEAM}:UAKI"))
     assert user.timezone == "Asia/Tokyo" and user.language == "ja"
     assert user.platform_meta["team_id"] == TEAM
     assert user.platform_meta["dm_channel"] == "DAKI"
@@ -106,7 +106,7 @@ async def test_first_contact_takes_timezone_language_and_team_from_users_info_on
     await slack.post_event(dm("UBEN", "hi"), event_id="Ev-b1")
     await slack.process()
     async with slack.runtime.db.session() as s:
-        ben = await repo.get_user(s, UserKey("slack", "UBEN"))
+        ben = await repo.get_user(s, UserKey("slack", f"{TEAM}:UBEN"))
     assert ben.timezone == "Europe/London" and ben.language == "en"
 
 
@@ -151,7 +151,7 @@ async def test_buttons_carry_engine_values_and_a_click_moves_the_flow(slack):
     assert r.status_code == 200
     await slack.process()
     async with slack.runtime.db.session() as s:
-        convo = await repo.load_convo(s, (await repo.get_user(s, UserKey("slack", "UBEN"))).id)
+        convo = await repo.load_convo(s, (await repo.get_user(s, UserKey("slack", f"{TEAM}:UBEN"))).id)
     assert convo.label == "onboarding:consent"
     last = slack.posts()[-1]
     assert last.params["channel"] == "DBEN"
@@ -213,7 +213,7 @@ async def test_a_whole_check_in_by_buttons_saves_scores_and_refreshes_app_home(s
         await slack.click("UBEN", value, action_ts=f"1700000200.{i:06d}")
         await slack.process()
     async with slack.runtime.db.session() as s:
-        user = await repo.get_user(s, UserKey("slack", "UBEN"))
+        user = await repo.get_user(s, UserKey("slack", f"{TEAM}:UBEN"))
         [checkin] = await repo.checkins_since(s, user.id, slack.runtime.clock().replace(year=2000))
     assert (checkin.energy, checkin.boundaries, checkin.client_respect) == (4, 2, 3)
     [home] = slack.api.calls_to("views.publish")
@@ -223,21 +223,40 @@ async def test_a_whole_check_in_by_buttons_saves_scores_and_refreshes_app_home(s
 
 # -- mentions, crisis ------------------------------------------------------------------------------------
 
-async def test_a_mention_in_a_channel_is_answered_in_its_thread(slack):
+async def test_a_mention_in_a_channel_is_answered_in_the_dm_with_only_a_pointer_in_its_thread(slack):
     event = {"type": "app_mention", "user": "UBEN", "text": "<@UBOT> menu", "ts": "1700000500.000100",
              "channel": "C0TEAM", "event_ts": "1700000500.000100"}
     await slack.post_event(event, event_id="Ev-m1")
     await slack.process()
-    [post] = slack.posts()
-    assert post.params["channel"] == "C0TEAM"
-    assert post.params["thread_ts"] == "1700000500.000100"
-    assert "c:menu:choose:checkin" in [b["value"] for b in slack.buttons(post)]
-    # a click on a button in that thread answers in the same thread
-    await slack.click("UBEN", "c:menu:choose:checkin", channel="C0TEAM", message_ts=post.params["thread_ts"],
+    pointer, answer = slack.posts()
+    assert pointer.params["channel"] == "C0TEAM"
+    assert pointer.params["thread_ts"] == "1700000500.000100"
+    assert slack.buttons(pointer) == []
+    assert answer.params["channel"] == "DBEN" and "thread_ts" not in answer.params
+    assert "c:menu:choose:checkin" in [b["value"] for b in slack.buttons(answer)]
+    # a click on a button of an old message in a channel answers in the DM too
+    await slack.click("UBEN", "c:menu:choose:checkin", channel="C0TEAM", message_ts="1700000500.000100",
                       thread_ts="1700000500.000100")
     await slack.process()
-    assert slack.posts()[-1].params["channel"] == "C0TEAM"
-    assert slack.posts()[-1].params["thread_ts"] == "1700000500.000100"
+    assert {p.params["channel"] for p in slack.posts()[2:]} == {"DBEN"}
+
+
+async def test_my_data_asked_for_in_a_channel_goes_to_the_dm_and_the_channel_sees_only_a_pointer(slack):
+    """Issue 17 (5): "@bansou my data" in a channel posted the export in that channel's thread."""
+    await slack.post_event(dm("UBEN", "hello", ts="1.0"), event_id="Ev-1")
+    await slack.process()
+    before = len(slack.posts())
+    event = {"type": "app_mention", "user": "UBEN", "text": "<@UBOT> my data", "ts": "1700000600.000100",
+             "channel": "C0TEAM", "event_ts": "1700000600.000100"}
+    await slack.post_event(event, event_id="Ev-m2")
+    await slack.process()
+    new = slack.posts()[before:]
+    in_channel = [p for p in new if p.params["channel"] == "C0TEAM"]
+    in_dm = [p for p in new if p.params["channel"] == "DBEN"]
+    assert len(in_channel) == 1, [p.params["channel"] for p in new]
+    pointer_text = slack.texts(in_channel[0])
+    assert pointer_text.strip() and '"platform_user_id"' not in pointer_text and len(pointer_text) < 200
+    assert any('"platform_user_id"' in slack.texts(p) or "UBEN" in slack.texts(p) for p in in_dm)
 
 
 async def test_a_crisis_reply_is_shown_prominently(slack):

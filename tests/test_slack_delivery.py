@@ -64,7 +64,7 @@ async def test_replies_and_reminders_share_the_pacer(slack):
     await slack.process()
     reminder = Reply(text="A small nudge", message_id="nudge.x", choices=(Choice("Done", "nudge:12:done"),))
     await slack.runtime.senders["slack"].send(
-        Delivery(user=UserKey("slack", "UBEN"), idempotency_key="rem-1"), [reminder])
+        Delivery(user=UserKey("slack", f"{TEAM}:UBEN"), idempotency_key="rem-1"), [reminder])
     assert slack.waits == [1.0]
     assert [p.params["channel"] for p in slack.posts()] == ["DBEN", "DBEN"]
 
@@ -110,7 +110,7 @@ async def test_a_failed_event_delivery_ends_as_failed_not_retried_forever(slack)
 async def test_a_reminder_opens_the_dm_and_carries_its_buttons(slack):
     rt = slack.runtime
     async with rt.db.session() as s:
-        user, _ = await repo.get_or_create_user(s, UserKey("slack", "UAKI"), language="ja", timezone="Asia/Tokyo",
+        user, _ = await repo.get_or_create_user(s, UserKey("slack", f"{TEAM}:UAKI"), language="ja", timezone="Asia/Tokyo",
                                                 now=rt.clock())
         user.platform_meta = {"team_id": TEAM}
         await s.commit()
@@ -118,13 +118,13 @@ async def test_a_reminder_opens_the_dm_and_carries_its_buttons(slack):
     assert sender.platform == "slack"
     nudge = Reply(text="今週、断れたことはありましたか？", message_id="nudge.choose_clients.1",
                   choices=(Choice("できた", "nudge:41:done"), Choice("あとで", "nudge:41:later")))
-    await sender.send(Delivery(user=UserKey("slack", "UAKI"), idempotency_key="outbox-41"), [nudge])
+    await sender.send(Delivery(user=UserKey("slack", f"{TEAM}:UAKI"), idempotency_key="outbox-41"), [nudge])
     [opened] = slack.api.calls_to("conversations.open")
     assert opened.params["users"] == "UAKI"
     [post] = slack.posts()
     assert post.params["channel"] == "DAKI" and post.token == BOT_TOKEN
     assert [b["value"] for b in slack.buttons(post)] == ["nudge:41:done", "nudge:41:later"]
-    await sender.send(Delivery(user=UserKey("slack", "UAKI"), idempotency_key="outbox-41"), [nudge])
+    await sender.send(Delivery(user=UserKey("slack", f"{TEAM}:UAKI"), idempotency_key="outbox-41"), [nudge])
     assert len(slack.posts()) == 1  # the same outbox row is never posted twice
 
 

@@ -60,7 +60,7 @@ async def test_done_when_a_signed_dm_is_answered_a_retry_is_not_coach_acks_and_a
 
             # 4. opening App Home publishes the trend (Ben has one check-in this week)
             async with runtime.db.session() as s:
-                ben = await repo.get_user(s, UserKey("slack", "UBEN"))
+                ben = await repo.get_user(s, UserKey("slack", "T0001:UBEN"))
                 await repo.save_checkin(s, ben, now=runtime.clock(), energy=4, boundaries=2, client_respect=5,
                                         reflection=None)
                 await s.commit()

@@ -20,7 +20,7 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 
 async def _member(rt, slack_id: str, *, team: str = TEAM, consent: bool = True, lang: str = "en"):
     async with rt.db.session() as s:
-        user, _ = await repo.get_or_create_user(s, UserKey("slack", slack_id), language=lang, timezone="Asia/Tokyo",
+        user, _ = await repo.get_or_create_user(s, UserKey("slack", f"{TEAM}:{slack_id}"), language=lang, timezone="Asia/Tokyo",
                                                 now=rt.clock())
         user.platform_meta = {"team_id": team}
         user.consent_store_text = consent

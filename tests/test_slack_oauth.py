@@ -70,7 +70,7 @@ async def test_each_workspace_is_answered_with_its_own_bot_token(multi):
     from bot.delivery import Delivery
     from bot.types import Reply, UserKey
 
-    await multi.runtime.senders["slack"].send(Delivery(user=UserKey("slack", "UNEW"), idempotency_key="r-1"),
+    await multi.runtime.senders["slack"].send(Delivery(user=UserKey("slack", "T0NEW:UNEW"), idempotency_key="r-1"),
                                               [Reply(text="nudge", message_id="n")])
     assert multi.posts()[-1].token == "xoxb-installed-token"
 

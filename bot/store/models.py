@@ -147,7 +147,8 @@ class InboxEvent(Base):
     event_id: Mapped[str] = mapped_column(String(128))
     user_key: Mapped[str] = mapped_column(String(160))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    # pending → processing → sending (state saved, replies kept below) → done | failed | ignored
+    # pending → sending (state saved, replies kept below) → done | failed | ignored | dead
+    # (dead: retried until retry_until without success; replayed by ``bansou inbox retry``)
     status: Mapped[str] = mapped_column(String(12), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     replies: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
@@ -157,6 +158,9 @@ class InboxEvent(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
     error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # When a delivery that keeps failing stops being retried (NULL: received_at + the horizon);
+    # past it the row is ``dead`` until ``bansou inbox retry`` (migration 0005).
+    retry_until: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class NotifiedGroup(Base):
@@ -167,6 +171,15 @@ class NotifiedGroup(Base):
     platform: Mapped[str] = mapped_column(String(16), primary_key=True)
     group_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     at: Mapped[datetime]
+
+
+class ReadinessProbe(Base):
+    """One row ``GET /readyz`` rewrites to prove the database takes writes (migration 0005)."""
+
+    __tablename__ = "readiness_probe"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    checked_at: Mapped[datetime]
 
 
 # ---- reminders (migration 0002, owned by the reminders work) ----------------

@@ -36,6 +36,18 @@ class SlackTeam(Base):
     updated_at: Mapped[datetime]
 
 
+class SlackPulseRelease(Base):
+    """A posted team pulse and who contributed to it, as keyed digests (never user ids), so a later
+    release whose contributors differ from it by too few people is held back (migration 0005)."""
+
+    __tablename__ = "slack_pulse_releases"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    week_id: Mapped[str] = mapped_column(String(10), primary_key=True)
+    contributors: Mapped[list[str]] = mapped_column(sa.JSON)
+    released_at: Mapped[datetime]
+
+
 class SlackPostedPart(Base):
     """One chat.postMessage that went out for a delivery (idempotency key + part number)."""
 

@@ -35,6 +35,8 @@ class WebPendingMessage(Base):
         UniqueConstraint("dedupe_key", name="uq_web_pending_dedupe"),
         Index("ix_web_pending_user_id", "user_id", "id"),
         Index("ix_web_pending_created", "created_at"),
+        # SQLite: ids never handed out twice, even after the table empties (pages keep a cursor).
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -20,8 +20,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.inbox import IncomingEvent, enqueue
 from bot.store import repo
-from bot.types import UserKey
 from handlers.slack.blocks import ACTION_PREFIX, plain_text
+from handlers.slack.identity import slack_user_key
 
 log = logging.getLogger("bansou.slack")
 
@@ -89,7 +89,12 @@ class SlackIntake:
         self.runtime = runtime
 
     async def _store(self, event_id: str, user_id: str, payload: dict[str, Any]) -> bool:
-        user_key = str(UserKey("slack", user_id))
+        key = slack_user_key(team_id=payload.get("team_id"), enterprise_id=payload.get("enterprise_id"),
+                             user_id=user_id)
+        if key is None:  # no workspace named: we could not tell this user from another workspace's
+            log.warning("slack event without a team", extra={"platform": "slack"})
+            return False
+        user_key = str(key)
         if len(user_key) > USER_KEY_MAX:  # no Slack user id is this long: nothing to answer
             log.warning("slack event without a usable user id", extra={"platform": "slack"})
             return False
@@ -118,14 +123,15 @@ class SlackIntake:
         await self._store(body.get("event_id") or f"msg:{event.get('channel')}:{event.get('ts')}", event["user"], payload)
 
     async def on_mention(self, body: dict[str, Any], event: dict[str, Any], context) -> None:
-        """@bansou in a channel: answered in a thread under the mention."""
+        """@bansou in a channel: answered in the user's DM (what they say to a coach is theirs alone);
+        the thread under the mention only gets a short pointer to the DM."""
         if event.get("bot_id") or not event.get("user") or event.get("user") == context.get("bot_user_id"):
             return
         text = plain_text(event.get("text") or "", strip_mention_of=context.get("bot_user_id"))
         text = re.sub(r"^<@[UW][A-Z0-9]+(?:\|[^>]*)?>\s*", "", text)
         payload = {"type": "app_mention", "user": event["user"], "text": text,
-                   "reply_channel": event.get("channel"),
-                   "reply_thread_ts": event.get("thread_ts") or event.get("ts"), **_team(body, context)}
+                   "pointer_channel": event.get("channel"),
+                   "pointer_thread_ts": event.get("thread_ts") or event.get("ts"), **_team(body, context)}
         await self._store(body.get("event_id") or f"mention:{event.get('channel')}:{event.get('ts')}",
                           event["user"], payload)
 
@@ -149,12 +155,14 @@ class SlackIntake:
             payload.update(type="command_text", text=plain_text(parsed.text or ""))
         trigger = command.get("trigger_id") or f"{user_id}:{command.get('text')}"
         await self._store(f"command:{trigger}", user_id, payload)
-        await ack(**await self._pointer(user_id, command.get("channel_id")))
+        await ack(**await self._pointer(payload, command.get("channel_id")))
 
-    async def _pointer(self, user_id: str, channel_id: str | None) -> dict[str, Any]:
+    async def _pointer(self, payload: dict[str, Any], channel_id: str | None) -> dict[str, Any]:
         """The ack body: empty when typed in our DM, else a private note that the answer is in the DM."""
+        key = slack_user_key(team_id=payload.get("team_id"), enterprise_id=payload.get("enterprise_id"),
+                             user_id=payload["user"])
         async with self.runtime.db.session() as session:
-            user = await repo.get_user(session, UserKey("slack", user_id))
+            user = await repo.get_user(session, key) if key is not None else None
         if user is not None and channel_id and (user.platform_meta or {}).get("dm_channel") == channel_id:
             return {}
         lang = user.language if user is not None else self.runtime.settings.default_language
@@ -168,7 +176,9 @@ class SlackIntake:
             await ack()
             return
         container = body.get("container") or {}
-        in_message = container.get("type") == "message" and (body.get("channel") or {}).get("id")
+        channel_id = (body.get("channel") or {}).get("id") or ""
+        # A button under one of our DM messages answers there; one anywhere else answers in the DM.
+        in_message = container.get("type") == "message" and channel_id.startswith("D")
         payload = {"type": "choice", "user": user_id, "choice": value, **_team(body, context)}
         if in_message:
             payload["reply_channel"] = body["channel"]["id"]

@@ -21,6 +21,7 @@ from bot.store.models import InboxEvent
 from bot.store.slack_models import SlackTeam
 from bot.types import Inbound, Reply, UserKey
 from handlers.slack.home import load_home_view
+from handlers.slack.identity import slack_user_id, slack_user_key
 from handlers.slack.sender import SlackSender
 
 log = logging.getLogger("bansou.slack")
@@ -76,10 +77,29 @@ class ProfileCache:
 
 
 def route_of(p: dict[str, Any]) -> dict[str, Any]:
-    """Where replies to this stored event go (channel None = the user's DM)."""
-    return {"team_id": p.get("team_id"), "enterprise_id": p.get("enterprise_id"),
-            "is_enterprise_install": bool(p.get("is_enterprise_install")),
-            "channel": p.get("reply_channel"), "thread_ts": p.get("reply_thread_ts")}
+    """Where replies to this stored event go (channel None = the user's DM), and where a short pointer
+    to the DM goes (a mention in a channel: the answer itself is private)."""
+    route = {"team_id": p.get("team_id"), "enterprise_id": p.get("enterprise_id"),
+             "is_enterprise_install": bool(p.get("is_enterprise_install")),
+             "channel": p.get("reply_channel"), "thread_ts": p.get("reply_thread_ts")}
+    if p.get("pointer_channel"):
+        route.update(pointer_channel=p["pointer_channel"], pointer_thread_ts=p.get("pointer_thread_ts"))
+    return route
+
+
+def stored_user_key(p: dict[str, Any]) -> UserKey:
+    """The tenant-scoped key of a stored event's user (the intake refused events with no team)."""
+    key = slack_user_key(team_id=p.get("team_id"), enterprise_id=p.get("enterprise_id"), user_id=p["user"])
+    if key is None:
+        raise ValueError("stored Slack event names no team")
+    return key
+
+
+def pointer_key(idempotency_key: str) -> str:
+    """The ledger key of the pointer to the DM: its own, so it never collides with the replies' parts."""
+    import uuid
+
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "bansou:slack-pointer:" + idempotency_key))
 
 
 class SlackProcessor:
@@ -94,14 +114,14 @@ class SlackProcessor:
     async def prepare(self, session: AsyncSession, event: InboxEvent) -> Parcel | None:
         p = dict(event.payload or {})
         kind = p.get("type")
-        key = UserKey("slack", p["user"])
+        key = stored_user_key(p)
         now = event.received_at
         user = await repo.get_user(session, key)
         if kind == "home":
             lang = user.language if user is not None else await self._first_language(p)
             view = await load_home_view(session, self.runtime, user=user, lang=lang, now=now)
             return Parcel([Reply(text="(App Home)", message_id=HOME_MARKER)],
-                          context={**route_of(p), "op": "home", "user": key.user_id, "view": view})
+                          context={**route_of(p), "op": "home", "user": p["user"], "view": view})
         if kind == "team_pulse":
             return await self._team_pulse(session, p, user, now)
         inbound = self._inbound(p, key, now, event.event_id)
@@ -111,7 +131,7 @@ class SlackProcessor:
         outcome = await self.runtime.coach.handle(inbound, session=session, user_defaults=defaults)
         if outcome.user_id is not None:
             await self._remember_routing(session, key, p)
-        ctx = {**route_of(p), "lang": outcome.language, "user": key.user_id}
+        ctx = {**route_of(p), "lang": outcome.language, "user": p["user"]}
         if any(e.name == "save_checkin" for e in outcome.effects):
             ctx["refresh_home"] = True
         return Parcel(list(outcome.replies), context=ctx)
@@ -218,9 +238,22 @@ class SlackProcessor:
                                                 is_enterprise_install=bool(ctx.get("is_enterprise_install")))
             await self.sender.publish_home(token=token, user_id=ctx["user"], view=ctx["view"])
             return
+        if ctx.get("pointer_channel"):
+            await self._point_to_dm(delivery, ctx)
         await self.sender.send(delivery, parcel.replies)
         if ctx.get("refresh_home"):
             await self._refresh_home(delivery, ctx)
+
+    async def _point_to_dm(self, delivery: Delivery, ctx: dict[str, Any]) -> None:
+        """One short line in the channel's thread saying the answer is in the DM (posted once per event)."""
+        from handlers.slack.blocks import SlackMessage, escape, section
+
+        token = await self.sender.token_for(team_id=ctx.get("team_id"), enterprise_id=ctx.get("enterprise_id"),
+                                            is_enterprise_install=bool(ctx.get("is_enterprise_install")))
+        text = self.runtime.content.text("slack.dm_pointer", ctx.get("lang") or self.runtime.settings.default_language)
+        await self.sender.post_messages([SlackMessage(text=text, blocks=[section(escape(text))])], token=token,
+                                        channel=ctx["pointer_channel"], thread_ts=ctx.get("pointer_thread_ts"),
+                                        key=pointer_key(delivery.idempotency_key))
 
     async def _refresh_home(self, delivery: Delivery, ctx: dict[str, Any]) -> None:
         """After a check-in, bring App Home up to date; a failure here never fails the delivery."""
@@ -233,6 +266,6 @@ class SlackProcessor:
                                             now=self.runtime.clock())
             token = await self.sender.token_for(team_id=ctx.get("team_id"), enterprise_id=ctx.get("enterprise_id"),
                                                 is_enterprise_install=bool(ctx.get("is_enterprise_install")))
-            await self.sender.publish_home(token=token, user_id=delivery.user.user_id, view=view)
+            await self.sender.publish_home(token=token, user_id=slack_user_id(delivery.user), view=view)
         except Exception as exc:  # noqa: BLE001
             log.warning("App Home refresh failed", extra={"platform": "slack", "error": type(exc).__name__})

@@ -28,6 +28,7 @@ from bot.store import repo
 from bot.store.slack_models import SlackPostedPart
 from bot.types import Reply, UserKey
 from handlers.slack.blocks import SlackMessage, render_replies
+from handlers.slack.identity import slack_user_id
 
 log = logging.getLogger("bansou.slack")
 
@@ -168,7 +169,7 @@ class SlackSender:
                                      is_enterprise_install=bool(ctx.get("is_enterprise_install")))
         channel = ctx.get("channel") or ctx.get("dm_channel")
         if not channel:
-            channel = await self.open_dm(token=token, user_id=delivery.user.user_id)
+            channel = await self.open_dm(token=token, user_id=slack_user_id(delivery.user))
             await self.remember_dm(delivery.user, channel)
         lang = ctx.get("lang") or self.runtime.settings.default_language
         messages = render_replies(replies, texts=lambda mid: self.runtime.content.text(mid, lang))
