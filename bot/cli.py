@@ -210,6 +210,40 @@ async def run_users(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------- inbox
+
+
+def _iso_moment(text: str):
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 date-time") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone (add Z or +09:00)")
+    return moment
+
+
+async def run_inbox(args) -> int:
+    """``bansou inbox retry [--since T]``: dead deliveries get another horizon of retries; the
+    running server's inbox worker sends them (same idempotency keys: nothing is sent twice)."""
+    from datetime import datetime, timedelta, timezone
+
+    from bot.inbox import replay_dead
+    from bot.store.db import Database
+
+    settings = load_settings()
+    db = Database(settings.database_url)
+    try:
+        n = await replay_dead(db, now=datetime.now(timezone.utc), since=args.since,
+                              horizon=timedelta(hours=settings.inbox_retry_horizon_hours))
+    finally:
+        await db.dispose()
+    _print(f"{n} dead deliver{'y' if n == 1 else 'ies'} queued again")
+    return 0
+
+
 # --------------------------------------------------------------------------- serve/worker
 
 
@@ -271,6 +305,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("platform")
     p.add_argument("user_id")
     p.set_defaults(func=run_users)
+
+    p = sub.add_parser("inbox", help="the durable inbox of platform events")
+    isub = p.add_subparsers(dest="action", required=True)
+    i = isub.add_parser("retry", help="replay deliveries that ran out of time (dead)")
+    i.add_argument("--since", type=_iso_moment, default=None,
+                   help="only those that died at or after this ISO-8601 moment")
+    i.set_defaults(func=run_inbox)
 
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)

@@ -4,7 +4,9 @@ Lifecycle of a row in ``inbox_events``::
 
     pending ──prepare (engine + state + queued replies, one transaction)──▶ sending ──deliver──▶ done
        │                                                                      │ retryable error: backoff, stay
-       └─ nothing to send ──▶ ignored                                         └─ final error / too many tries ──▶ failed
+       └─ nothing to send ──▶ ignored                                         ├─ final error (the platform said no) ──▶ failed
+                                                                              └─ still failing at retry_until ──▶ dead
+                                                                                 (replies kept; ``bansou inbox retry``)
 
 * ``(platform, event_id)`` is unique: a redelivered event is not stored twice, so never answered twice.
 * A user's events are handled one at a time and in arrival order, under the user's lock (which
@@ -12,6 +14,10 @@ Lifecycle of a row in ``inbox_events``::
 * A crash before ``prepare`` commits leaves the row ``pending``; a crash after it leaves it
   ``sending`` with the replies kept in the row. Either is picked up on the next pass, and every
   send carries an idempotency key derived from the event id, so nothing is lost or doubled.
+* Retries are bounded by time, not by a count a storm of 429s could use up: each waits the longer
+  of the platform's Retry-After and a backoff that grows with every try, until ``retry_until``
+  (received + the horizon, 24 hours by default). Then the row is ``dead`` with the reason, its
+  replies kept, until an operator replays it (``bansou inbox retry``).
 * Once done, the event's payload (which may hold message text) is cleared.
 """
 from __future__ import annotations
@@ -37,6 +43,8 @@ from bot.types import Reply, UserKey
 log = logging.getLogger("bansou.inbox")
 IDEMPOTENCY_NAMESPACE = uuid.UUID("6f2c1f7e-6a53-4e0e-9d4b-6b616e736f75")
 DONE_STATES = ("done", "failed", "ignored")
+DEFAULT_HORIZON = timedelta(hours=24)
+BACKOFF_CAP_SECONDS = 900.0
 FINISH_PATIENCE_SECONDS = 120.0  # how long a delivered event waits for the database to record it
 
 
@@ -45,11 +53,15 @@ def idempotency_key(platform: str, event_id: str) -> str:
     return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{platform}:{event_id}"))
 
 
-def backoff_delay(attempt: int, *, retry_after: float | None = None, base: float = 1.0, cap: float = 300.0) -> float:
-    """Seconds to wait before try ``attempt + 1``: the platform's Retry-After if given, else exponential."""
-    if retry_after is not None and retry_after >= 0:
-        return min(retry_after, cap)
-    return min(base * (2 ** max(attempt - 1, 0)), cap)
+def backoff_delay(attempt: int, *, retry_after: float | None = None, base: float = 1.0,
+                  cap: float = BACKOFF_CAP_SECONDS) -> float:
+    """Seconds to wait before try ``attempt + 1``: the longer of the platform's Retry-After and a
+    backoff that doubles with each try up to ``cap`` (a short Retry-After repeated for a long
+    time must not use the tries up in seconds)."""
+    growing = min(base * (2 ** min(max(attempt - 1, 0), 40)), cap)
+    if retry_after is not None and retry_after == retry_after and retry_after >= 0:  # not NaN
+        return max(growing, min(retry_after, 24 * 3600.0))
+    return growing
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,12 +171,12 @@ class InboxWorker:
     """Processes stored events: per user, in order, under the user's lock."""
 
     def __init__(self, db: Database, processors: dict[str, InboxProcessor], *,
-                 clock: Callable[[], datetime], max_attempts: int = 8, concurrency: int | None = None,
-                 poll_interval: float = 1.0, batch: int = 200):
+                 clock: Callable[[], datetime], horizon: timedelta = DEFAULT_HORIZON,
+                 concurrency: int | None = None, poll_interval: float = 1.0, batch: int = 200):
         self.db = db
         self.processors = processors
         self.clock = clock
-        self.max_attempts = max_attempts
+        self.horizon = horizon
         # SQLite has one writer: more users at once only queue on its lock (busy-handler sleeps).
         self.concurrency = concurrency or (SQLITE_CONCURRENCY if db.is_sqlite else CONCURRENCY)
         self.poll_interval = poll_interval
@@ -268,28 +280,49 @@ class InboxWorker:
             await processor.deliver(delivery, parcel)
         except DeliveryError as exc:
             attempts = ev.attempts + 1
-            if exc.retryable and attempts < self.max_attempts:
-                delay = backoff_delay(attempts, retry_after=exc.retry_after)
-                await self._retry_later(session, ev, attempts=attempts, delay=delay, error=str(exc)[:500])
-                log.warning("delivery will be retried", extra={"platform": ev.platform, "event_id": ev.event_id,
-                                                               "attempt": attempts, "status": exc.status})
-                return None
+            if exc.retryable:
+                return await self._retry_or_die(session, ev, attempts=attempts, error=str(exc)[:500],
+                                                retry_after=exc.retry_after, status=exc.status)
             await self._finish(ev, "failed", error=str(exc)[:500], attempts=attempts, session=session)
             log.error("delivery failed for good", extra={"platform": ev.platform, "event_id": ev.event_id,
                                                          "status": exc.status})
             return False
         except Exception as exc:  # noqa: BLE001 - unexpected: retry like a transient failure
-            attempts = ev.attempts + 1
-            final = attempts >= self.max_attempts
-            if final:
-                await self._finish(ev, "failed", error=f"deliver: {type(exc).__name__}", attempts=attempts,
-                                   session=session)
-            else:
-                await self._retry_later(session, ev, attempts=attempts, delay=backoff_delay(attempts), error=ev.error)
             log.exception("delivery raised", extra={"platform": ev.platform, "event_id": ev.event_id})
-            return False if final else None
+            return await self._retry_or_die(session, ev, attempts=ev.attempts + 1,
+                                            error=f"deliver: {type(exc).__name__}", retry_after=None, status=None)
         await self._finish_delivered(ev, session=session)
         return True
+
+    def deadline(self, ev: InboxEvent) -> datetime:
+        """When this event's delivery stops being retried."""
+        return ev.retry_until or (ev.received_at + self.horizon)
+
+    async def _retry_or_die(self, session: AsyncSession, ev: InboxEvent, *, attempts: int, error: str,
+                            retry_after: float | None, status: int | None) -> bool | None:
+        """Try again after the backoff (the last try at the deadline), or, past the deadline, ``dead``."""
+        now, deadline = self.clock(), self.deadline(ev)
+        if now >= deadline:
+            await self._die(session, ev, attempts=attempts, error=f"out of time: {error}"[:500])
+            log.error("delivery ran out of time", extra={"platform": ev.platform, "event_id": ev.event_id,
+                                                         "attempt": attempts, "status": status})
+            return False
+        delay = backoff_delay(attempts, retry_after=retry_after)
+        delay = min(delay, max((deadline - now).total_seconds(), 0.0))
+        await self._retry_later(session, ev, attempts=attempts, delay=delay, error=error)
+        log.warning("delivery will be retried", extra={"platform": ev.platform, "event_id": ev.event_id,
+                                                       "attempt": attempts, "status": status})
+        return None
+
+    async def _die(self, session: AsyncSession, ev: InboxEvent, *, attempts: int, error: str) -> None:
+        """``dead``: out of time. The replies stay for ``bansou inbox retry``; the payload is redacted."""
+        now = self.clock()
+        await session.execute(_statements().dead, {"row_id": ev.id, "attempts": attempts, "error": error,
+                                                   "finished_at": now, "payload": _redacted(ev.payload)})
+        await session.commit()
+        ev.status, ev.attempts, ev.error, ev.finished_at = "dead", attempts, error, now
+        ev.payload = _redacted(ev.payload)
+        self._notify(ev, "dead")
 
     async def _retry_later(self, session: AsyncSession, ev: InboxEvent, *, attempts: int, delay: float,
                            error: str | None) -> None:
@@ -388,6 +421,7 @@ class _Statements:
     retry: Any
     finish: Any
     ignore: Any
+    dead: Any
 
 
 @cache
@@ -399,7 +433,7 @@ def _statements() -> _Statements:
     t = InboxEvent.__table__
     by_id = t.c.id == bindparam("row_id")
     columns = [t.c[name] for name in ("id", "platform", "event_id", "user_key", "payload", "status", "attempts",
-                                      "replies", "next_attempt_at", "received_at", "error")]
+                                      "replies", "next_attempt_at", "received_at", "error", "retry_until")]
     due = or_(t.c.status == "pending",
               (t.c.status == "sending") & (t.c.next_attempt_at.is_(None) | (t.c.next_attempt_at <= bindparam("now"))))
     # A finished event of someone with no user row (they just deleted their data, or never became a
@@ -422,6 +456,9 @@ def _statements() -> _Statements:
                                              next_attempt_at=bindparam("next_attempt_at"), error=bindparam("error")),
         finish=finish.returning(t.c.user_key),
         ignore=t.update().where(by_id).values(**final).returning(t.c.user_key),
+        dead=t.update().where(by_id, t.c.status == "sending").values(
+            status="dead", attempts=bindparam("attempts"), error=bindparam("error"),
+            finished_at=bindparam("finished_at"), payload=bindparam("payload"), next_attempt_at=None),
     )
 
 
@@ -442,5 +479,23 @@ async def purge_finished(db: Database, *, before: datetime) -> int:
         return result.rowcount or 0
 
 
+async def replay_dead(db: Database, *, now: datetime, since: datetime | None = None,
+                      horizon: timedelta = DEFAULT_HORIZON) -> int:
+    """Give ``dead`` deliveries (those that died at or after ``since``) another ``horizon`` of
+    retries: back to ``sending`` with their kept replies and the same idempotency key, so whatever
+    did reach the platform is not sent twice. Returns how many."""
+    from sqlalchemy import update
+
+    t = InboxEvent.__table__
+    cond = [t.c.status == "dead"]
+    if since is not None:
+        cond.append(t.c.finished_at >= since)
+    async with db.session() as session:
+        result = await session.execute(update(InboxEvent).where(*cond).values(
+            status="sending", next_attempt_at=None, finished_at=None, retry_until=now + horizon))
+        await session.commit()
+        return result.rowcount or 0
+
+
 __all__ = ["IncomingEvent", "InboxWorker", "InboxProcessor", "Parcel", "enqueue", "idempotency_key",
-           "backoff_delay", "purge_finished"]
+           "backoff_delay", "purge_finished", "replay_dead"]

@@ -24,7 +24,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 REMINDER_OUTCOMES = ("due", "sent", "failed", "skipped")
-EVENT_OUTCOMES = ("accepted", "duplicate", "done", "failed", "ignored")
+EVENT_OUTCOMES = ("accepted", "duplicate", "done", "failed", "ignored", "dead")
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
 
 
@@ -51,7 +51,8 @@ class Metrics:
         self.prepare_latency = Histogram(
             "bansou_prepare_seconds", "Seconds spent running one event through the coach (engine, store)",
             ["platform"], buckets=LATENCY_BUCKETS, registry=r)
-        self.inbox = Gauge("bansou_inbox_events", "Inbox rows by status at scrape time", ["status"], registry=r)
+        self.inbox = Gauge("bansou_inbox_events", "Inbox rows by status at scrape time (dead: retried until the "
+                           "horizon without success; replay with bansou inbox retry)", ["status"], registry=r)
         self.reminders_recent = Gauge(
             "bansou_reminders_last_day", "Reminder outbox rows due in the last 24 hours, by status, from the "
             "database (the same in every process, including what the worker sent)", ["status"], registry=r)
@@ -82,7 +83,7 @@ class Metrics:
             self.signals.labels(signal.kind).inc()
 
     def set_inbox_counts(self, counts: dict[str, int]) -> None:
-        for status in ("pending", "sending", "done", "failed", "ignored"):
+        for status in ("pending", "sending", "done", "failed", "ignored", "dead"):
             self.inbox.labels(status).set(counts.get(status, 0))
 
     def render(self) -> bytes:

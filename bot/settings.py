@@ -37,6 +37,9 @@ def _asyncpg_query(rest: str) -> str:
     return base + "?" + urlencode(pairs)
 
 
+PULSE_MIN_FLOOR = 3
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything bansou reads from the environment."""
@@ -59,6 +62,14 @@ class Settings:
     reminder_grace_hours: float = 6.0
     reminder_rate_per_second: float = 1500.0
     web_cookie_secret: str | None = None
+    # How long a delivery that keeps failing is retried before it is ``dead`` (bansou inbox retry).
+    inbox_retry_horizon_hours: float = 24.0
+    # GET /metrics wants ``Authorization: Bearer <this>`` when set.
+    metrics_token: str | None = None
+    # Fewest distinct people a team pulse reports on (never below PULSE_MIN_FLOOR).
+    slack_pulse_min_members: int = 5
+    # Web API requests one client may make a minute (then 429 with Retry-After).
+    web_rate_per_minute: int = 120
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -121,6 +132,11 @@ class Settings:
             ZoneInfo(self.default_timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise ConfigError(f"DEFAULT_TIMEZONE={self.default_timezone!r} is not a known IANA timezone") from None
+        if self.slack_pulse_min_members < PULSE_MIN_FLOOR:
+            raise ConfigError(f"SLACK_PULSE_MIN_MEMBERS={self.slack_pulse_min_members} is below "
+                              f"{PULSE_MIN_FLOOR}: a pulse of fewer people cannot stay anonymous")
+        if not self.inbox_retry_horizon_hours > 0:
+            raise ConfigError("INBOX_RETRY_HORIZON_HOURS must be more than 0")
         if self.default_language not in ("ja", "en"):
             raise ConfigError(f"DEFAULT_LANGUAGE={self.default_language!r} must be 'ja' or 'en'")
 
@@ -172,5 +188,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None =
         reminder_grace_hours=number("REMINDER_GRACE_HOURS", 6.0),
         reminder_rate_per_second=number("REMINDER_RATE_PER_SECOND", 1500.0),
         web_cookie_secret=get("WEB_COOKIE_SECRET"),
+        inbox_retry_horizon_hours=number("INBOX_RETRY_HORIZON_HOURS", 24.0),
+        metrics_token=get("METRICS_TOKEN"),
+        slack_pulse_min_members=number("SLACK_PULSE_MIN_MEMBERS", 5, int),
+        web_rate_per_minute=number("WEB_RATE_LIMIT_PER_MINUTE", 120, int),
         extra=dict(env),
     )

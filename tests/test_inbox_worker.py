@@ -113,16 +113,17 @@ async def test_an_event_stored_during_a_pass_is_answered_without_waiting_for_the
 
 async def test_an_unexpected_delivery_error_is_retried_later_with_the_row_kept(runtime, clock):
     proc = CoachProcessor(runtime, deliver_raises=RuntimeError("socket closed"))
-    worker = InboxWorker(runtime.db, {"ops": proc}, clock=clock, max_attempts=2)
+    worker = InboxWorker(runtime.db, {"ops": proc}, clock=clock, horizon=timedelta(seconds=2))
     await enqueue(runtime.db, [ev("u", "e1")], now=clock())
     assert await worker.run_once() == 0
     row = (await rows(runtime.db))["e1"]
-    assert (row.status, row.attempts, row.error) == ("sending", 1, None)
+    assert (row.status, row.attempts, row.error) == ("sending", 1, "deliver: RuntimeError")
     assert row.next_attempt_at == clock.now + timedelta(seconds=1) and row.replies["replies"]
     clock.advance(seconds=2)
     assert await worker.run_once() == 1
     row = (await rows(runtime.db))["e1"]
-    assert (row.status, row.attempts, row.error, row.replies) == ("failed", 2, "deliver: RuntimeError", None)
+    assert (row.status, row.attempts, row.error) == ("dead", 2, "out of time: deliver: RuntimeError")
+    assert row.replies["replies"], "a dead delivery keeps its replies for bansou inbox retry"
 
 
 async def test_a_retryable_then_final_delivery_error_is_recorded(runtime, clock):
