@@ -6,6 +6,7 @@ webhook would answer 503 for good), and they would come back out as invalid JSON
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 
@@ -13,6 +14,15 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite_float(text: str) -> float:
+    """A number too large for a double (``1e400``) would read as infinity: refuse it here."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
+
+
 def loads(data: str | bytes) -> Any:
-    """``json.loads`` that refuses NaN and the infinities; raises ValueError (or RecursionError)."""
-    return json.loads(data, parse_constant=_refuse_constant)
+    """``json.loads`` that refuses NaN and the infinities, written or overflowing (``1e400``);
+    raises ValueError (or RecursionError)."""
+    return json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float)

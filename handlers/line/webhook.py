@@ -117,14 +117,32 @@ class GroupCommit:
             try:
                 new = await enqueue(self.runtime.db, [e for events, _ in batch for e in events],
                                     now=self.runtime.clock())
-            except Exception as exc:  # noqa: BLE001 - every waiting request answers 503
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+            except Exception as exc:  # noqa: BLE001
+                if len(batch) == 1:
+                    _settle(batch[0][1], exc=exc)
+                else:  # one request's rows must never fail the others': each is stored on its own
+                    await self._one_by_one(batch)
                 continue
             for _, future in batch:
-                if not future.done():
-                    future.set_result(new)
+                _settle(future, result=new)
+
+    async def _one_by_one(self, batch) -> None:
+        for events, future in batch:
+            try:
+                new = await enqueue(self.runtime.db, events, now=self.runtime.clock())
+            except Exception as exc:  # noqa: BLE001 - this request answers 503; LINE redelivers it
+                _settle(future, exc=exc)
+            else:
+                _settle(future, result=new)
+
+
+def _settle(future: asyncio.Future, *, result: int = 0, exc: BaseException | None = None) -> None:
+    if future.done():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
 
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
