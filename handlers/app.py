@@ -122,7 +122,11 @@ def create_app(runtime: Runtime, *, scheduler: bool = True,
             await runtime.close()
 
     asgi_paths = {path: target for c in channels for path, target in c.asgi_paths.items()}
-    middleware = [Middleware(AheadOfRouting, paths=asgi_paths)] if asgi_paths else []
+    from handlers.hardening import RequestLimits
+
+    middleware = [Middleware(RequestLimits)]  # outermost: every endpoint, before anything reads a byte
+    if asgi_paths:
+        middleware.append(Middleware(AheadOfRouting, paths=asgi_paths))
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.runtime = runtime
     return app

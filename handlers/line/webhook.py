@@ -195,8 +195,7 @@ class LineWebhook:
         if scope["method"] != "POST":
             status, text, extra = 405, "Method Not Allowed", [(b"allow", b"POST")]
         else:
-            with self.ack_first:
-                status, text = await self.answer(scope, receive)
+            status, text = await self.answer(scope, receive)
             extra = []
         body = text.encode()
         await send({"type": "http.response.start", "status": status,
@@ -220,6 +219,13 @@ class LineWebhook:
             return _reject(400, "missing X-Line-Signature")
         if not signature_ok(body, signature, self.secret):
             return _reject(401, "invalid X-Line-Signature")
+        # Only a request LINE signed counts as in flight for the inbox's pacing: unsigned or slow
+        # bodies must not make the inbox wait (and reply tokens expire meanwhile).
+        with self.ack_first:
+            return await self._accept(headers, body)
+
+    async def _accept(self, headers: dict[bytes, str], body: bytes) -> tuple[int, str]:
+        """Parse and store a signed body."""
         content_type = headers.get(b"content-type", "").split(";", 1)[0].strip().lower()
         if content_type and content_type != "application/json" and not content_type.endswith("+json"):
             return _reject(415, "expected application/json")

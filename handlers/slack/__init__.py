@@ -17,6 +17,26 @@ log = logging.getLogger("bansou.slack")
 PULSE_INTERVAL_SECONDS = 900.0
 LEDGER_PURGE_INTERVAL_SECONDS = 6 * 3600.0
 LEDGER_KEEP = timedelta(days=7)
+OAUTH_STATE_PURGE_INTERVAL_SECONDS = 600.0
+
+
+async def purge_expired_oauth_states(runtime: Runtime, *, now) -> int:  # noqa: ANN001
+    """Delete OAuth states past their expiry (``GET /slack/install`` makes one for anyone who asks;
+    the SDK deletes a state only when it is used)."""
+    from datetime import timezone
+
+    from sqlalchemy import delete
+
+    from bot.store.slack_models import slack_oauth_states
+
+    naive_utc = now.astimezone(timezone.utc).replace(tzinfo=None)  # the SDK's column is naive UTC
+    async with runtime.db.session() as session:
+        result = await session.execute(delete(slack_oauth_states).where(slack_oauth_states.c.expire_at < naive_utc))
+        await session.commit()
+    gone = result.rowcount or 0
+    if gone:
+        log.info("purged expired Slack OAuth states", extra={"count": gone})
+    return gone
 
 
 def _parts(runtime: Runtime) -> dict:
@@ -64,8 +84,12 @@ def build_sender(runtime: Runtime):
         async def purge_ledger(rt: Runtime):
             return await purge_posted_parts(rt, before=rt.clock() - LEDGER_KEEP)
 
+        async def purge_states(rt: Runtime):
+            return await purge_expired_oauth_states(rt, now=rt.clock())
+
         runtime.periodic.append(("slack_team_pulse", PULSE_INTERVAL_SECONDS, team_pulse))
         runtime.periodic.append(("slack_posted_purge", LEDGER_PURGE_INTERVAL_SECONDS, purge_ledger))
+        runtime.periodic.append(("slack_oauth_state_purge", OAUTH_STATE_PURGE_INTERVAL_SECONDS, purge_states))
     return sender
 
 
@@ -90,13 +114,20 @@ def build_channel(runtime: Runtime):
         if request.method == "POST":
             from starlette.responses import PlainTextResponse
 
+            from handlers.hardening import MAX_BODY_BYTES, declared_length
             from handlers.slack.guard import signed_by_slack, slack_body_problem
 
+            # Nothing is parsed before the signature and timestamp are checked on the raw bytes: an
+            # unsigned body costs us reading it (at most MAX_BODY_BYTES; the app's RequestLimits
+            # cuts off a longer stream) and one HMAC.
+            declared = declared_length(request.scope)
+            if declared is not None and declared > MAX_BODY_BYTES:
+                return PlainTextResponse(f"body larger than {MAX_BODY_BYTES} bytes", status_code=413)
             body = await request.body()
+            if not signed_by_slack(runtime.settings.slack_signing_secret, body, request.headers):
+                return PlainTextResponse("invalid request signature", status_code=401)
             problem = slack_body_problem(request.headers.get("content-type"), body)
             if problem:  # Bolt would answer a malformed body with a 500 (and Slack would retry it)
-                if not signed_by_slack(runtime.settings.slack_signing_secret, body, request.headers):
-                    return PlainTextResponse("invalid request signature", status_code=401)
                 return PlainTextResponse(problem, status_code=400)
         return await handler.handle(request)
 

@@ -97,14 +97,15 @@ def slack_body_problem(content_type: str | None, body: bytes) -> str | None:
 
 
 def signed_by_slack(secret: str, body: bytes, headers, *, now: float | None = None) -> bool:
-    """Slack's v0 signature over the raw bytes (works for bodies that are not UTF-8, unlike the SDK's)."""
+    """Slack's v0 signature over the raw bytes (works for bodies that are not UTF-8, unlike the SDK's);
+    False for a missing, malformed or stale timestamp (never an exception)."""
     import hashlib
     import hmac
     import time
 
     ts = headers.get("x-slack-request-timestamp") or ""
     given = headers.get("x-slack-signature") or ""
-    if not ts.isdigit() or abs((now or time.time()) - int(ts)) > 300:
+    if not (ts.isascii() and ts.isdigit() and len(ts) <= 12) or abs((now or time.time()) - int(ts)) > 300:
         return False
     expected = "v0=" + hmac.new(secret.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))

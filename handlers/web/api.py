@@ -102,9 +102,12 @@ class WebChat:
     """The web adapter: turns page requests into ``Inbound``s for the coach and replies into JSON."""
 
     def __init__(self, runtime: Runtime):
+        from handlers.web.ratelimit import RateLimiter
+
         self.runtime = runtime
         self.cookies = VisitorCookies(runtime.db, configured_secret=runtime.settings.web_cookie_secret,
                                       clock=runtime.clock)
+        self.limiter = RateLimiter(runtime.settings.web_rate_per_minute)
         self._page: str | None = None
         self._asset_version: str | None = None
 
@@ -132,6 +135,13 @@ class WebChat:
                 if request.method == "POST":
                     check_content_type(h.get("content-type"))
                 visitor = await self.cookies.read(request.cookies.get(COOKIE_NAME))
+                wait = self.limiter.take(self._client_key(request, visitor))
+                if wait:
+                    from handlers.web.ratelimit import retry_after_header
+
+                    log.info("web request rate limited", extra={"path": request.url.path, "status": 429})
+                    return JSONResponse({"error": "too many requests; please wait a moment"}, status_code=429,
+                                        headers={**SECURITY_HEADERS, "Retry-After": retry_after_header(wait)})
                 response = await handler(request, visitor)
             except BadRequest as exc:
                 log.info("web request refused", extra={"path": request.url.path, "status": exc.status,
@@ -145,6 +155,14 @@ class WebChat:
             return response
 
         return endpoint
+
+    @staticmethod
+    def _client_key(request: Request, visitor: Visitor) -> tuple[str, str]:
+        """Whose bucket: the visitor's when their cookie verified; else the address's (a client that
+        drops its cookie to get a fresh identity each time shares one bucket)."""
+        if not visitor.fresh:
+            return ("visitor", visitor.id)
+        return ("address", request.client.host if request.client else "-")
 
     async def set_cookie(self, response: Response, request: Request, visitor_id: str) -> None:
         response.set_cookie(COOKIE_NAME, await self.cookies.sign(visitor_id), max_age=COOKIE_MAX_AGE, path="/",

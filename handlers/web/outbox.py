@@ -73,12 +73,38 @@ async def purge_unfetched(session: AsyncSession, *, now: datetime, retention_day
     return result.rowcount or 0
 
 
+IDLE_VISITOR_DAYS = 7
+
+
+async def purge_idle_visitors(session: AsyncSession, *, now: datetime, idle_days: int = IDLE_VISITOR_DAYS) -> int:
+    """Delete web visitors who never checked in or chose reminders and have not been seen for
+    ``idle_days`` (every cookie-less request can make one; they hold nothing worth keeping)."""
+    from sqlalchemy import exists, func
+
+    from bot.reminders.models import ReminderPrefs
+    from bot.store.models import CheckIn, User
+
+    cutoff = now - timedelta(days=idle_days)
+    idle = select(User.id).where(
+        User.platform == PLATFORM, func.coalesce(User.last_message_at, User.created_at) < cutoff,
+        ~exists().where(CheckIn.user_id == User.id), ~exists().where(ReminderPrefs.user_id == User.id))
+    ids = list((await session.execute(idle)).scalars())
+    gone = 0
+    for start in range(0, len(ids), 500):
+        user_ids = ids[start:start + 500]
+        result = await session.execute(delete(User).where(User.id.in_(user_ids)))
+        gone += result.rowcount or 0
+    return gone
+
+
 async def purge_job(runtime) -> int:
-    """Periodic housekeeping: drop pushed messages nobody fetched within the retention period."""
+    """Periodic housekeeping: drop pushed messages nobody fetched within the retention period, and
+    idle anonymous visitors."""
     async with runtime.db.session() as session:
         gone = await purge_unfetched(session, now=runtime.clock(),
                                      retention_days=runtime.settings.message_retention_days)
+        visitors = await purge_idle_visitors(session, now=runtime.clock())
         await session.commit()
-    if gone:
-        log.info("purged unfetched web messages", extra={"count": gone})
-    return gone
+    if gone or visitors:
+        log.info("purged unfetched web messages and idle visitors", extra={"count": gone + visitors})
+    return gone + visitors
