@@ -30,3 +30,72 @@ async def test_a_reminder_queued_after_the_table_emptied_is_not_taken_for_one_al
         assert [m["reply"]["text"] for m in got] == [f"reminder {n}"], (n, cursor, got)
         cursor = got[0]["id"]  # the page's cursor; asking past it acknowledges (and empties the table)
         assert (await web.get(f"/api/messages?after={cursor}")).json()["messages"] == []
+
+
+async def test_one_client_gets_429_with_retry_after_past_its_rate(runtime):
+    """Before: no limit anywhere; every cookie-less POST created a visitor (~200/s from one client)."""
+    from handlers.web.ratelimit import RateLimiter
+
+    app = make_app(runtime)
+    chat = runtime.extras["web"]
+    now = [0.0]
+    chat.limiter = RateLimiter(10, clock=lambda: now[0])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as http:
+        statuses = []
+        for _ in range(15):  # no cookie kept: each would be a new visitor
+            http.cookies.clear()
+            r = await http.post("/api/message", json={"text": "hello"}, headers=JSON)
+            statuses.append(r.status_code)
+        assert statuses[:10] == [200] * 10 and set(statuses[10:]) == {429}
+        assert int(r.headers["Retry-After"]) >= 1 and r.json()["error"]
+        async with runtime.db.session() as s:
+            web_users = (await s.execute(select(func.count()).select_from(User).where(User.platform == "web"))).scalar()
+        assert web_users == 10
+        now[0] += 6.0  # a token back every 6 s at 10 a minute
+        http.cookies.clear()
+        assert (await http.post("/api/message", json={"text": "hello"}, headers=JSON)).status_code == 200
+
+
+async def test_idle_anonymous_visitors_are_purged_and_active_ones_kept(runtime, clock):
+    from bot.store import repo
+    from bot.store.models import CheckIn
+    from handlers.web.outbox import purge_job
+
+    async with runtime.db.session() as s:
+        idle, _ = await repo.get_or_create_user(s, UserKey("web", "idle-visitor-000001"), language="en",
+                                                timezone="UTC", now=clock())
+        active, _ = await repo.get_or_create_user(s, UserKey("web", "checked-in-visitor-01"), language="en",
+                                                  timezone="UTC", now=clock())
+        s.add(CheckIn(user_id=active.id, at=clock(), energy=3))
+        await s.commit()
+    clock.advance(days=3)
+    async with runtime.db.session() as s:
+        recent, _ = await repo.get_or_create_user(s, UserKey("web", "recent-visitor-0001"), language="en",
+                                                  timezone="UTC", now=clock())
+        await s.commit()
+    clock.advance(days=5)
+    assert await purge_job(runtime) == 1
+    async with runtime.db.session() as s:
+        left = set((await s.execute(select(User.platform_user_id).where(User.platform == "web"))).scalars())
+    assert left == {"checked-in-visitor-01", "recent-visitor-0001"}
+
+
+async def test_expired_slack_oauth_states_are_purged(runtime, clock):
+    from datetime import timezone
+
+    from sqlalchemy import insert
+
+    from bot.store.slack_models import slack_oauth_states
+    from handlers.slack import purge_expired_oauth_states
+
+    now = clock()
+    naive = now.astimezone(timezone.utc).replace(tzinfo=None)
+    async with runtime.db.session() as s:
+        await s.execute(insert(slack_oauth_states), [
+            {"state": "old", "expire_at": naive - timedelta(minutes=1)},
+            {"state": "live", "expire_at": naive + timedelta(minutes=5)}])
+        await s.commit()
+    assert await purge_expired_oauth_states(runtime, now=now) == 1
+    async with runtime.db.session() as s:
+        assert list((await s.execute(select(slack_oauth_states.c.state))).scalars()) == ["live"]
+
