@@ -8,7 +8,7 @@
 * a body that has not fully arrived ``body_timeout`` seconds after the request began is answered
   408 and the endpoint sees the client as gone (a slow sender cannot hold a worker for ever).
 
-Either way the connection is not kept alive (the server cannot read past an unread body).
+A refused request's connection is not reused for another request.
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ class RequestLimits:
             return
         length = declared_length(scope)
         if length is not None and length > self.max_body:
-            await _answer(send, 413, f"body larger than {self.max_body} bytes")
+            await _answer(send, 413, f"body larger than {self.max_body} bytes", close=True)
             return
         deadline = asyncio.get_running_loop().time() + self.body_timeout
         state = {"read": 0, "answered": False, "started": False, "complete": False}
@@ -78,7 +78,7 @@ class RequestLimits:
             log.warning("request refused", extra={"status": status, "path": scope.get("path"), "reason": reason})
             if not state["started"]:
                 state["started"] = True
-                await _answer(send, status, reason)
+                await _answer(send, status, reason, close=status == 408)
 
         async def guarded_send(message: dict[str, Any]) -> None:
             if state["answered"]:
@@ -90,9 +90,11 @@ class RequestLimits:
         await self.app(scope, limited_receive, guarded_send)
 
 
-async def _answer(send: Send, status: int, reason: str) -> None:
+async def _answer(send: Send, status: int, reason: str, *, close: bool = False) -> None:
+    """A plain-text answer; ``close`` when the unread body makes the connection useless."""
     body = reason.encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                            (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

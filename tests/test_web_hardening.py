@@ -59,7 +59,7 @@ async def test_one_client_gets_429_with_retry_after_past_its_rate(runtime):
 async def test_idle_anonymous_visitors_are_purged_and_active_ones_kept(runtime, clock):
     from bot.store import repo
     from bot.store.models import CheckIn
-    from handlers.web.outbox import purge_job
+    from handlers.web.outbox import idle_visitor_job
 
     async with runtime.db.session() as s:
         idle, _ = await repo.get_or_create_user(s, UserKey("web", "idle-visitor-000001"), language="en",
@@ -74,7 +74,7 @@ async def test_idle_anonymous_visitors_are_purged_and_active_ones_kept(runtime, 
                                                   timezone="UTC", now=clock())
         await s.commit()
     clock.advance(days=5)
-    assert await purge_job(runtime) == 1
+    assert await idle_visitor_job(runtime) == 1
     async with runtime.db.session() as s:
         left = set((await s.execute(select(User.platform_user_id).where(User.platform == "web"))).scalars())
     assert left == {"checked-in-visitor-01", "recent-visitor-0001"}

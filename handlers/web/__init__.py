@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bot.runtime import Runtime
 from handlers.channel import Channel
-from handlers.web.outbox import PLATFORM, WebSender, purge_job
+from handlers.web.outbox import PLATFORM, WebSender, idle_visitor_job, purge_job
 
 PURGE_INTERVAL_SECONDS = 3600.0
 
@@ -29,4 +29,5 @@ def build_channel(runtime: Runtime) -> Channel:
 def build_sender(runtime: Runtime) -> WebSender:
     if not any(name == "web_pending_purge" for name, _, _ in runtime.periodic):
         runtime.periodic.append(("web_pending_purge", PURGE_INTERVAL_SECONDS, purge_job))
+        runtime.periodic.append(("web_idle_visitor_purge", PURGE_INTERVAL_SECONDS, idle_visitor_job))
     return WebSender(runtime.db, clock=runtime.clock)

@@ -98,13 +98,21 @@ async def purge_idle_visitors(session: AsyncSession, *, now: datetime, idle_days
 
 
 async def purge_job(runtime) -> int:
-    """Periodic housekeeping: drop pushed messages nobody fetched within the retention period, and
-    idle anonymous visitors."""
+    """Periodic housekeeping: drop pushed messages nobody fetched within the retention period."""
     async with runtime.db.session() as session:
         gone = await purge_unfetched(session, now=runtime.clock(),
                                      retention_days=runtime.settings.message_retention_days)
-        visitors = await purge_idle_visitors(session, now=runtime.clock())
         await session.commit()
-    if gone or visitors:
-        log.info("purged unfetched web messages and idle visitors", extra={"count": gone + visitors})
-    return gone + visitors
+    if gone:
+        log.info("purged unfetched web messages", extra={"count": gone})
+    return gone
+
+
+async def idle_visitor_job(runtime) -> int:
+    """Periodic housekeeping: delete idle anonymous visitors (``purge_idle_visitors``)."""
+    async with runtime.db.session() as session:
+        gone = await purge_idle_visitors(session, now=runtime.clock())
+        await session.commit()
+    if gone:
+        log.info("purged idle web visitors", extra={"count": gone})
+    return gone
