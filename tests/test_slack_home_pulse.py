@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -124,13 +125,14 @@ async def test_a_home_button_runs_through_the_engine_and_answers_in_the_dm(slack
 
 # -- team pulse: the pure parts ---------------------------------------------------------------------------
 
-def test_team_summary_needs_three_people_and_reports_only_aggregates():
+def test_team_summary_needs_the_minimum_of_people_and_reports_only_aggregates():
     two = [("a", 3, 3, 3), ("a", 5, 5, 5), ("b", 2, 2, 2)]
-    assert summarize_team_week(two, []) is None
+    assert summarize_team_week(two, [], min_members=3) is None
     three = two + [("c", 4, None, 1)]
+    assert summarize_team_week(three, []) is None  # five people by default
     signals = [("a", "overwork"), ("b", "overwork"), ("a", "overwork"), ("c", "resentment"),
                ("a", "crisis"), ("b", "crisis"), ("c", "crisis")]
-    s = summarize_team_week(three, signals)
+    s = summarize_team_week(three, signals, min_members=3)
     assert s.members == 3
     assert s.energy == round((4 + 2 + 4) / 3, 1)  # each person's mean first: a=4, b=2, c=4
     assert s.boundaries == round((4 + 2) / 2, 1)
@@ -173,6 +175,7 @@ async def test_only_an_admin_can_choose_the_pulse_channel(slack):
 
 async def test_the_weekly_pulse_is_anonymous_and_posted_only_with_three_people(slack, clock):
     rt = slack.runtime
+    rt.settings = replace(rt.settings, slack_pulse_min_members=3)  # the lowest an operator may set
     await slack.slash("UADMIN", "team-pulse <#C0PULSE|team-pulse>", trigger_id="901.1")
     await slack.process()
     clock.now = datetime(2026, 1, 12, 15, 0, tzinfo=timezone.utc)  # Monday 10:00 in New York
@@ -187,7 +190,7 @@ async def test_the_weekly_pulse_is_anonymous_and_posted_only_with_three_people(s
     await _signal(rt, people["UAKI"], in_week, "overwork", "answered mails at midnight")
 
     counts = await run_team_pulse(rt)
-    assert counts == {"posted": 0, "skipped": 1, "failed": 0}
+    assert counts == {"posted": 0, "skipped": 1, "failed": 0, "held": 0}
     assert not [p for p in slack.posts() if p.params["channel"] == "C0PULSE"]
 
     # the next week three people check in, two of them overworked
@@ -202,8 +205,8 @@ async def test_the_weekly_pulse_is_anonymous_and_posted_only_with_three_people(s
     await _signal(rt, people["UCARA"], in_week, "overwork", "three weekends in a row")
     await _signal(rt, people["UBEN"], in_week, "crisis", "I can't go on")
 
-    assert await run_team_pulse(rt) == {"posted": 1, "skipped": 0, "failed": 0}
-    assert await run_team_pulse(rt) == {"posted": 0, "skipped": 0, "failed": 0}  # once per week
+    assert await run_team_pulse(rt) == {"posted": 1, "skipped": 0, "failed": 0, "held": 0}
+    assert await run_team_pulse(rt) == {"posted": 0, "skipped": 0, "failed": 0, "held": 0}  # once per week
     [pulse] = [p for p in slack.posts() if p.params["channel"] == "C0PULSE"]
     shown = json.dumps(pulse.params, ensure_ascii=False)
     assert "3 people checked in" in shown
@@ -219,6 +222,7 @@ async def test_the_weekly_pulse_is_anonymous_and_posted_only_with_three_people(s
 
 async def test_a_pulse_that_fails_to_post_is_tried_again(slack, clock):
     rt = slack.runtime
+    rt.settings = replace(rt.settings, slack_pulse_min_members=3)
     await slack.slash("UADMIN", "team-pulse C0PULSE", trigger_id="902.1")
     await slack.process()
     clock.now = datetime(2026, 1, 12, 15, 0, tzinfo=timezone.utc)

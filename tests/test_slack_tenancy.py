@@ -95,7 +95,7 @@ async def test_a_shared_user_id_in_two_workspaces_never_sees_changes_or_deletes_
         week = PulseWeek(start=now - timedelta(days=7), end=now, monday=now.date(), week_id="x")
         t1_checkins, _ = await team_week_rows(s, team_id=T1, week=week)
         t2_checkins, _ = await team_week_rows(s, team_id=T2, week=week)
-    assert {c[0] for c in t1_checkins} == {one.id} and t2_checkins == []
+    assert {c[0] for c in t1_checkins} == {one.platform_user_id} and t2_checkins == []
     await two.runtime.senders["slack"].send(Delivery(user=key(T1), idempotency_key="rem-t1"),
                                             [Reply(text="a gentle nudge", message_id="n")])
     assert two.posts()[-1].token == f"xoxb-{T1}" and two.posts()[-1].params["channel"] == "DBEN"

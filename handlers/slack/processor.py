@@ -228,7 +228,9 @@ class SlackProcessor:
             user.timezone if user is not None else self.runtime.settings.default_timezone)
         team.pulse_set_at = now
         team.updated_at = now
-        return Parcel([say("slack.pulse_on", {"channel": f"<#{p['pulse_channel']}>"})], context=ctx)
+        return Parcel([say("slack.pulse_on", {"channel": f"<#{p['pulse_channel']}>",
+                                               "min": self.runtime.settings.slack_pulse_min_members})],
+                      context=ctx)
 
     # -- deliver ----------------------------------------------------------------------------------------
     async def deliver(self, delivery: Delivery, parcel: Parcel) -> None:
