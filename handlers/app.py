@@ -61,8 +61,10 @@ def build_channels(runtime: Runtime) -> list[Channel]:
 
 def create_app(runtime: Runtime, *, scheduler: bool = True,
                extra_tasks: list[Callable[[asyncio.Event], Awaitable[Any]]] | None = None) -> Starlette:
+    from handlers import quiet_sdk_loggers
     from handlers.senders import install_senders
 
+    quiet_sdk_loggers()  # again: a logging set-up since start-up may have lowered them
     install_senders(runtime)
     channels = build_channels(runtime)
     from bot.metrics import metrics_of, watch_inbox
@@ -81,7 +83,15 @@ def create_app(runtime: Runtime, *, scheduler: bool = True,
             ok = False
         return JSONResponse({"status": "ok" if ok else "database unreachable"}, status_code=200 if ok else 503)
 
-    routes = [Route("/healthz", healthz, methods=["GET"])]
+    async def readyz(_: Request) -> JSONResponse:
+        """200 only when the database takes a write (not read-only, its file not gone), else 503."""
+        try:
+            ok = await asyncio.wait_for(runtime.db.writable(now=runtime.clock()), HEALTH_TIMEOUT_SECONDS)
+        except asyncio.TimeoutError:
+            ok = False
+        return JSONResponse({"status": "ready" if ok else "database not writable"}, status_code=200 if ok else 503)
+
+    routes = [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])]
     try:
         from handlers.metrics import metrics_route
 

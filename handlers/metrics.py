@@ -1,8 +1,14 @@
-"""``GET /metrics``: this process's Prometheus metrics, with inbox and database gauges read at scrape."""
+"""``GET /metrics``: this process's Prometheus metrics, with inbox and database gauges read at scrape.
+
+With ``METRICS_TOKEN`` set, a scrape must send ``Authorization: Bearer <METRICS_TOKEN>`` (401
+otherwise). Without it the endpoint stays open (a fresh install on a laptop) but leaves out what
+says something about people: the count of crisis signals."""
 from __future__ import annotations
 
+import hmac
+
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.metrics import CONTENT_TYPE, metrics_of, read_reminder_statuses
@@ -12,8 +18,12 @@ from bot.runtime import Runtime
 def metrics_route(runtime: Runtime) -> Route:
     """The route serving ``runtime``'s metrics in the Prometheus text format."""
     metrics = metrics_of(runtime)
+    token = runtime.settings.metrics_token
 
-    async def endpoint(_: Request) -> Response:
+    async def endpoint(request: Request) -> Response:
+        if token and not bearer_ok(request.headers.get("authorization"), token):
+            return PlainTextResponse("a bearer token is required", status_code=401,
+                                     headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
         up = await runtime.db.ping()
         metrics.database_up.set(1 if up else 0)
         inbox = runtime.extras.get("inbox")
@@ -27,6 +37,21 @@ def metrics_route(runtime: Runtime) -> Route:
                 await read_reminder_statuses(runtime)
             except Exception:  # noqa: BLE001
                 metrics.database_up.set(0)
-        return Response(metrics.render(), media_type=CONTENT_TYPE)
+        body = metrics.render()
+        return Response(body if token else without_private_series(body), media_type=CONTENT_TYPE)
 
     return Route("/metrics", endpoint, methods=["GET"])
+
+
+def bearer_ok(header: str | None, token: str) -> bool:
+    scheme, _, given = (header or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+PRIVATE_LABELS = (b'kind="crisis"',)
+
+
+def without_private_series(body: bytes) -> bytes:
+    """The exposition without the samples that count crises (shown only to an authorised scraper)."""
+    return b"".join(line for line in body.splitlines(keepends=True)
+                    if not any(label in line for label in PRIVATE_LABELS))

@@ -66,6 +66,11 @@ class Database:
         self._ingest_engine: AsyncEngine | None = None
         self._local_locks: dict[str, asyncio.Lock] = {}
         self._local_users: dict[str, int] = {}
+        self._identity: tuple[int, int] | None = None
+        try:  # which file we open: a file deleted or replaced later is not ours any more
+            self._identity = self._file_identity()
+        except OSError:
+            pass
 
     @asynccontextmanager
     async def session(self, conn: AsyncConnection | None = None) -> AsyncIterator[AsyncSession]:
@@ -125,6 +130,48 @@ class Database:
             if self._local_users[key] == 0:
                 del self._local_users[key]
                 self._local_locks.pop(key, None)
+
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file, when there is one."""
+        if not self.is_sqlite:
+            return None
+        path = async_database_url(self.url).split(":///", 1)[-1].split("?", 1)[0]
+        return Path(path) if path and path != ":memory:" else None
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        path = self.sqlite_path()
+        if path is None:
+            return None
+        st = path.stat()
+        return st.st_dev, st.st_ino
+
+    async def writable(self, *, now) -> bool:  # noqa: ANN001
+        """True when a write commits: the database is not read-only and (SQLite) its file is the one
+        we opened (a file deleted or replaced under us would take writes that nobody ever reads)."""
+        from bot.store.models import ReadinessProbe
+
+        try:
+            if self.is_sqlite and self.sqlite_path() is not None:
+                identity = self._file_identity()
+                if self._identity is not None and identity != self._identity:
+                    return False
+            if self.is_sqlite:
+                from sqlalchemy.dialects.sqlite import insert
+            else:
+                from sqlalchemy.dialects.postgresql import insert
+            stmt = insert(ReadinessProbe).values(id=1, checked_at=now)
+            stmt = stmt.on_conflict_do_update(index_elements=["id"], set_={"checked_at": stmt.excluded.checked_at})
+            async with self.engine.connect() as conn:
+                await conn.execute(stmt)
+                await conn.commit()
+            if self.is_sqlite and self.sqlite_path() is not None:
+                identity = self._file_identity()  # the file still there after the write
+                if self._identity is None:
+                    self._identity = identity
+                return identity == self._identity
+            return True
+        except Exception:  # noqa: BLE001 - a readiness check reports, never raises
+            return False
 
     async def ping(self) -> bool:
         try:
