@@ -7,7 +7,9 @@
 * A conversation's working memory (``conversations.vars``: answers and evidence a flow is using)
   is cleared once the conversation has lapsed; a lapsed conversation is never resumed anyway.
 * Finished inbox events (their payload already reduced to the event type) are deleted after
-  ``INBOX_KEEP_DAYS``; they exist only so a platform's redelivery is recognised.
+  ``INBOX_KEEP_DAYS``; they exist only so a platform's redelivery is recognised. ``dead`` events
+  (out of retry time, replies kept for ``bansou inbox retry``) go with the text cutoff, since
+  their replies may quote the user.
 
 ``purge_expired(runtime)`` runs every ``PURGE_INTERVAL_SECONDS`` from ``runtime.periodic`` (the
 worker's scheduler). Domains with their own text register ``register_purger(runtime, fn)``.
@@ -72,6 +74,8 @@ async def purge(session: AsyncSession, cut: Cutoffs, *, extra: list[Purger] = ()
     done["lapsed_conversations"] = len(ids)
     await run("inbox_events", delete(InboxEvent).where(InboxEvent.status.in_(("done", "failed", "ignored")),
                                                        InboxEvent.finished_at < cut.inbox))
+    await run("dead_inbox_events", delete(InboxEvent).where(InboxEvent.status == "dead",
+                                                            InboxEvent.finished_at < cut.text))
     for purger in extra:
         done[getattr(purger, "__name__", "domain")] = await purger(session, cut)
     return done

@@ -107,3 +107,21 @@ async def test_past_the_horizon_a_delivery_is_dead_counted_and_replayed_by_the_c
     row = await _row(slack)
     assert row.status == "done"
     assert len(slack.posts()) == tries + 1
+
+
+async def test_a_dead_delivery_keeps_its_replies_only_as_long_as_text_is_kept(slack):
+    from bot.retention import purge_expired
+
+    worker = InboxWorker(slack.runtime.db, {"slack": slack.channel.processor}, clock=slack.runtime.clock,
+                         horizon=timedelta(minutes=1))
+    for _ in range(50):
+        slack.api.fail_next("chat.postMessage", status=503, body={"ok": False, "error": "service_unavailable"})
+    await slack.post_event(dm("UBEN", "hello"), event_id="Ev-old-dead")
+    await _run_until_final(slack, worker)
+    assert (await _row(slack)).status == "dead"
+    await purge_expired(slack.runtime)
+    assert (await _row(slack)).status == "dead"  # still there to replay
+    slack.runtime.clock.now += timedelta(days=slack.runtime.settings.message_retention_days + 1)
+    await purge_expired(slack.runtime)
+    async with slack.runtime.db.session() as s:
+        assert (await s.execute(select(InboxEvent))).first() is None

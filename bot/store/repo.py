@@ -210,5 +210,5 @@ async def delete_user(session: AsyncSession, user: User) -> None:
 
     await session.execute(delete(InboxEvent).where(
         InboxEvent.user_key == f"{user.platform}:{user.platform_user_id}",
-        InboxEvent.status.in_(("done", "failed", "ignored"))))
+        InboxEvent.status.in_(("done", "failed", "ignored", "dead"))))  # dead rows keep replies: they go too
     await session.delete(user)
