@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import OrderedDict
 from typing import Any, Callable
@@ -91,8 +92,9 @@ class ConnectionGuard:
         return create
 
     def opened(self, conn: GuardedConnection) -> None:
-        if conn.peer is not None:
-            self._by_peer[conn.peer] = conn
+        if conn.peer is None:  # e.g. a Unix socket: requests cannot be matched to it; left alone
+            return
+        self._by_peer[conn.peer] = conn
         self._mark_idle(conn)
         while len(self._idle) > self.max_idle:
             _, oldest = self._idle.popitem(last=False)
@@ -177,9 +179,16 @@ def server_config(app, *, host: str, port: int, guard: ConnectionGuard | None = 
     from uvicorn.config import HTTP_PROTOCOLS
     from uvicorn.importer import import_from_string
 
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
     http = options.pop("http")
     inner = import_from_string(HTTP_PROTOCOLS[http]) if isinstance(http, str) else http
-    return uvicorn.Config(guard.wrap(app), http=guard.protocol_factory(inner), **options)
+    # The guard must see the connection's own address (it finds the connection by it), so the
+    # proxy headers are applied inside it, with uvicorn's own defaults, instead of by uvicorn.
+    trusted = options.pop("forwarded_allow_ips", None) or os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+    if options.pop("proxy_headers", True):
+        app = ProxyHeadersMiddleware(app, trusted_hosts=trusted)
+    return uvicorn.Config(guard.wrap(app), http=guard.protocol_factory(inner), proxy_headers=False, **options)
 
 
 async def _serve(host: str, port: int | None, scheduler: bool) -> int:

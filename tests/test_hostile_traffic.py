@@ -34,6 +34,7 @@ async def serve(settings, clock, **guard_options):
                              clock=clock, migrate=False)
     guard = ConnectionGuard(**guard_options)
     app = create_app(rt, scheduler=False)
+    rt.extras["asgi_app"] = app  # for a test that adds a route
     server = uvicorn.Server(server_config(app, host="127.0.0.1", port=0, guard=guard))
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -217,3 +218,25 @@ async def test_slow_unsigned_line_bodies_do_not_hold_back_the_inbox(server):
     finally:
         for writer in slow:
             writer.close()
+
+
+async def test_a_long_request_behind_a_trusted_proxy_is_never_taken_for_an_idle_connection(settings, clock):
+    """The guard finds a request's connection by its address; with X-Forwarded-For from a trusted
+    proxy the app sees the forwarded address, which must not hide the connection from the guard."""
+    async with serve(settings, clock, idle_timeout=0.5) as (rt, guard, port):
+        from starlette.routing import Route
+
+        seen = []
+
+        async def slow(request):
+            from starlette.responses import PlainTextResponse
+
+            seen.append(request.client.host)
+            await asyncio.sleep(2.0)  # longer than the idle timeout
+            return PlainTextResponse("done")
+
+        rt.extras["asgi_app"].router.routes.append(Route("/slow", slow))
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            r = await http.get("/slow", headers={"X-Forwarded-For": "203.0.113.9"})
+        assert r.status_code == 200 and r.text == "done"
+        assert seen == ["203.0.113.9"]
