@@ -62,7 +62,7 @@ async def _run_with_faults(settings, faults: list[Fault], *, monkeypatch, client
             events = await _send_events(fake, url, EVENTS)
             try:
                 await fake.wait_for(lambda: all(n >= 1 for n in _deliveries_per_event(fake, events).values()),
-                                    timeout=40)
+                                    timeout=75)
             finally:
                 await asyncio.sleep(1.0)  # let any retry still in flight land, so a double would show
             counts = await runtime.extras["inbox"].counts()
@@ -72,6 +72,9 @@ async def _run_with_faults(settings, faults: list[Fault], *, monkeypatch, client
 FAULTS = {
     "500 for two seconds": [Fault("500", seconds=2.0)],
     "429 with Retry-After, ten times": [Fault("429", count=10, retry_after=1)],
+    # Issue 17: eight tries of Retry-After (1 s) used to be the end of it: every event was
+    # ``failed`` after ~8 s. Retries are bounded by time now, with a growing backoff.
+    "429 with Retry-After: 1 for twelve seconds": [Fault("429", seconds=12.0, retry_after=1)],
     "reply hangs unprocessed, push answers 500": [Fault("timeout", count=8, processed=False, hold=2.0,
                                                         paths=("reply",)),
                                                   Fault("500", count=5, paths=("push",))],
