@@ -58,6 +58,18 @@ async def test_numbers_json_does_not_have_are_refused_and_nothing_is_stored(slac
     assert await _stored(slack) == []
 
 
+async def test_a_number_too_large_for_a_double_is_refused_and_nothing_is_stored(slack):
+    """Issue 17: ``1e400`` read as infinity, was stored as ``Infinity`` and PostgreSQL refused it."""
+    from tests.fake_slack_api import event_body, signed_headers
+
+    raw = json.dumps(event_body(dm("UAKI", "hello"), event_id="Ev-big")).replace('"event_time"', '"n": 1e400, "event_time"', 1)
+    assert "1e400" in raw
+    r = await slack.http.post("/slack/events", content=raw,
+                              headers=signed_headers(SIGNING_SECRET, raw, content_type="application/json"))
+    assert r.status_code == 400
+    assert await _stored(slack) == []
+
+
 async def test_a_click_whose_ids_are_not_strings_is_refused_before_it_is_stored(slack):
     """Found by the fuzzer: a team id that was a list got past the check, was stored, and failed in
     processing (an unhashable cache key) after Slack had its 200."""
