@@ -8,7 +8,8 @@
 * a body that has not fully arrived ``body_timeout`` seconds after the request began is answered
   408 and the endpoint sees the client as gone (a slow sender cannot hold a worker for ever).
 
-A refused request's connection is not reused for another request.
+The 413 for a declared length and the 408 also close the connection: its unread body makes it
+useless for another request.
 """
 from __future__ import annotations
 
