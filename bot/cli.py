@@ -219,6 +219,12 @@ def run_serve(args) -> int:
     return server.serve(host=args.host, port=args.port, scheduler=not args.no_scheduler)
 
 
+def run_line(args):
+    """``bansou line setup|render-menu``: the LINE adapter's own commands, loaded only when run."""
+    line_cli = importlib.import_module("handlers.line.cli")
+    return line_cli.run_setup(args) if args.line_command == "setup" else line_cli.run_render(args)
+
+
 def run_worker(args) -> int:
     load_settings().check()
     worker = importlib.import_module("handlers.worker")
@@ -271,6 +277,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("platform")
     p.add_argument("user_id")
     p.set_defaults(func=run_users)
+
+    p = sub.add_parser("line", help="LINE rich menus")
+    lsub = p.add_subparsers(dest="line_command", required=True)
+    lsub.add_parser("setup", help="create or update the rich menus on LINE (idempotent; safe in release)")
+    r = lsub.add_parser("render-menu", help="draw the rich menu images from content/line/richmenu.yaml")
+    r.add_argument("--font", help="a font file with Japanese glyphs (default: IPAex Gothic)")
+    r.add_argument("--out", help="write the images to this folder instead of CONTENT_DIR/line")
+    p.set_defaults(func=run_line)
 
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
