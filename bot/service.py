@@ -122,7 +122,8 @@ class Coach:
         else:
             await repo.record_signals(session, user, signals, now=now)
             if inbound.kind == "text" and inbound.text:
-                await repo.store_message(session, user, text=inbound.text, direction="in", now=now)
+                await repo.store_message(session, user, text=inbound.text, direction="in", now=now,
+                                         platform_message_id=inbound.platform_message_id)
             await repo.save_convo(session, user.id, result.convo, now=now, exists=convo_saved)
             changes: dict[str, Any] = {}
             if inbound.kind in ("text", "choice", "command"):

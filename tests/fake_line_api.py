@@ -523,6 +523,13 @@ def follow_event(user_id: str, *, reply_token: str, unblocked: bool = False, **k
     return event
 
 
+def unsend_event(user_id: str, message_id: str, **kw) -> dict[str, Any]:
+    """The user took back a message they sent (no reply token)."""
+    event = _base("unsend", user_source(user_id), **kw)
+    event["unsend"] = {"messageId": message_id}
+    return event
+
+
 def unfollow_event(user_id: str, **kw) -> dict[str, Any]:
     return _base("unfollow", user_source(user_id), **kw)
 

@@ -110,6 +110,8 @@ class LineSpec:
             data = json.loads(body)
             for i, message in enumerate(data.get("messages") or []):
                 errors.extend(self._messages.errors("Message", message, f"messages[{i}]"))
+                if isinstance(message, dict) and message.get("type") == "flex":
+                    errors.extend(self._flex_errors("FlexContainer", message.get("contents"), f"messages[{i}].contents"))
                 items = ((message.get("quickReply") or {}).get("items")) or [] if isinstance(message, dict) else []
                 for j, item in enumerate(items):
                     errors.extend(self._messages.errors("Action", (item or {}).get("action"),
@@ -129,6 +131,25 @@ class LineSpec:
                 if bounds.get("x", 0) + bounds.get("width", 0) > size.get("width", 0) or \
                         bounds.get("y", 0) + bounds.get("height", 0) > size.get("height", 0):
                     errors.append(f"areas[{i}].bounds fall outside the {size} image")
+        return errors
+
+    def _flex_errors(self, base: str, value: Any, where: str) -> list[str]:
+        """A Flex container or component checked against the schema its ``type`` names, all the way
+        down (the discriminator is not followed inside a message by the plain schema check)."""
+        errors = self._messages.errors(base, value, where)
+        if errors or not isinstance(value, dict):
+            return errors
+        kind = value.get("type")
+        if kind == "carousel":
+            for j, bubble in enumerate(value.get("contents") or []):
+                errors.extend(self._flex_errors("FlexContainer", bubble, f"{where}.contents[{j}]"))
+        elif kind == "bubble":
+            for part in ("header", "hero", "body", "footer"):
+                if part in value:
+                    errors.extend(self._flex_errors("FlexComponent", value[part], f"{where}.{part}"))
+        elif kind == "box":
+            for j, child in enumerate(value.get("contents") or []):
+                errors.extend(self._flex_errors("FlexComponent", child, f"{where}.contents[{j}]"))
         return errors
 
     def webhook_errors(self, body: bytes) -> list[str]:

@@ -120,13 +120,16 @@ class StoredMessage(Base):
     """Message text, kept only with consent and only for MESSAGE_RETENTION_DAYS."""
 
     __tablename__ = "stored_messages"
-    __table_args__ = (Index("ix_stored_messages_at", "at"),)
+    __table_args__ = (Index("ix_stored_messages_at", "at"),
+                      Index("ix_stored_messages_user_platform_id", "user_id", "platform_message_id"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     at: Mapped[datetime]
     direction: Mapped[str] = mapped_column(String(8))  # "in" | "out"
     text: Mapped[str] = mapped_column(Text)
+    # The platform's id of the message (migration 0005), so an unsend on LINE deletes it here too.
+    platform_message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class InboxEvent(Base):

@@ -125,13 +125,20 @@ def quick_reply_items(choices: Sequence[Choice]) -> list[dict[str, Any]]:
     return items
 
 
-def to_line_messages(replies: Iterable[Reply]) -> list[dict[str, Any]]:
-    """LINE text message objects for ``replies``, in order. The buttons of the last reply that has
-    any go on the very last message (LINE shows quick replies only on the latest message)."""
+def to_line_messages(replies: Iterable[Reply], rich_messages: dict[str, dict[str, Any]] | None = None
+                     ) -> list[dict[str, Any]]:
+    """LINE message objects for ``replies``, in order: text, or for reply ``i`` the finished message
+    ``rich_messages[str(i)]`` (a Flex card; keys are strings because they travel in JSON). The
+    buttons of the last reply that has any go on the very last message (LINE shows quick replies
+    only on the latest message)."""
     messages: list[dict[str, Any]] = []
     choices: tuple[Choice, ...] = ()
-    for reply in replies:
-        messages.extend({"type": "text", "text": chunk} for chunk in split_text(reply.text))
+    for index, reply in enumerate(replies):
+        rich = (rich_messages or {}).get(str(index))
+        if rich is not None:
+            messages.append(dict(rich))  # a Flex message standing for this reply (its text is the alt text)
+        else:
+            messages.extend({"type": "text", "text": chunk} for chunk in split_text(reply.text))
         if reply.choices:
             choices = reply.choices
     if messages and choices:
