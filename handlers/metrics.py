@@ -25,6 +25,8 @@ def metrics_route(runtime: Runtime) -> Route:
         if up:
             try:
                 await read_reminder_statuses(runtime)
+                for hook in runtime.extras.get("metrics_scrape_hooks", ()):  # e.g. LINE's quota gauges
+                    await hook(runtime)
             except Exception:  # noqa: BLE001
                 metrics.database_up.set(0)
         return Response(metrics.render(), media_type=CONTENT_TYPE)

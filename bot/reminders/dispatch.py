@@ -326,6 +326,12 @@ class Dispatcher:
             need_nudge = sorted({r.user_id for r in claimed if r.kind == "nudge" and not r.nudge_id})
             history, recent = await self._nudge_context(s, need_nudge, now)
         postponed, skipped, picked, jobs = [], [], [], []
+        # -- hook (LINE quota): a sender may hold pushes back for now; asked once per platform, per batch.
+        held: dict[str, str | None] = {}
+        for platform in {u.platform for u in users.values()}:
+            ask = getattr(self.runtime.senders.get(platform), "push_hold_reason", None)
+            held[platform] = await ask() if ask is not None else None
+        # -- end hook
         for row in claimed:
             user = users.get(row.user_id)
             if user is None:
@@ -335,6 +341,8 @@ class Dispatcher:
                               grace=self.grace)
             if decision.action == "send" and user.platform not in self.runtime.senders:
                 decision = Decision("skip", reason=f"no sender for platform {user.platform!r}")
+            if decision.action == "send" and held.get(user.platform):  # hook (LINE quota)
+                decision = Decision("skip", reason=held[user.platform])
             if decision.action == "postpone":
                 postponed.append({"b_id": row.id, "b_due": decision.until})
                 continue

@@ -280,8 +280,17 @@ class LineSender:
 
     platform = "line"
 
-    def __init__(self, api: LineApi):
+    def __init__(self, api: LineApi, *, runtime=None):
         self.line = api
+        self.runtime = runtime
+
+    async def push_hold_reason(self) -> str | None:
+        """Why reminders should wait (the monthly quota is nearly used), or None."""
+        if self.runtime is None:
+            return None
+        from handlers.line.quota import current_hold
+
+        return await current_hold(self.runtime)
 
     async def send(self, delivery: Delivery, replies: Sequence[Reply]) -> None:
         messages = to_line_messages(replies)
