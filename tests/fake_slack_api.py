@@ -113,6 +113,10 @@ class FakeSlackApi:
                     "message": {"text": p.get("text")}}
         if method == "views.publish":
             return {"ok": True, "view": {"id": "V1", **(p.get("view") or {})}}
+        if method == "views.open":
+            if not p.get("trigger_id"):
+                return {"ok": False, "error": "invalid_trigger_id"}
+            return {"ok": True, "view": {"id": f"VMODAL{next(self._ts)}", "hash": "h1", **(p.get("view") or {})}}
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": "D" + str(p.get("users", "")).lstrip("UW")}}
         if method == "users.info":
@@ -263,6 +267,17 @@ class SlackHarness:
             payload["message"] = {"type": "message", "ts": message_ts, "text": "...",
                                   **({"thread_ts": thread_ts} if thread_ts else {})}
             payload["response_url"] = "https://hooks.slack.com/actions/T0001/1/abc"
+        return await self.post_form({"payload": json.dumps(payload)}, **kw)
+
+    async def submit_view(self, user: str, view: dict[str, Any], values: dict[str, Any], *, team_id: str = TEAM,
+                          view_id: str = "VMODAL1", **kw):
+        """A ``view_submission`` of ``view`` (as views.open showed it) with ``state.values``."""
+        payload = {"type": "view_submission", "team": {"id": team_id, "domain": "ex"},
+                   "user": {"id": user, "team_id": team_id}, "api_app_id": "A0001", "token": "legacy",
+                   "trigger_id": f"trig.{time.time():.6f}",
+                   "view": {**view, "id": view_id, "team_id": team_id, "hash": f"h.{time.time():.6f}",
+                            "state": {"values": values}, "app_id": "A0001", "bot_id": "BBOT"},
+                   "is_enterprise_install": False, "enterprise": None}
         return await self.post_form({"payload": json.dumps(payload)}, **kw)
 
     async def process(self) -> int:

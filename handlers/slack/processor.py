@@ -104,6 +104,14 @@ class SlackProcessor:
                           context={**route_of(p), "op": "home", "user": key.user_id, "view": view})
         if kind == "team_pulse":
             return await self._team_pulse(session, p, user, now)
+        if kind == "checkin_modal":
+            from handlers.slack.modal import save_submission  # handlers/slack/modal.py
+
+            defaults = await self._first_contact(p) if user is None else None
+            replies, lang = await save_submission(self.runtime, session, key, p.get("answers") or {},
+                                                  now=now, event_id=event.event_id, defaults=defaults)
+            await self._remember_routing(session, key, p)
+            return Parcel(replies, context={**route_of(p), "lang": lang, "user": key.user_id, "refresh_home": True})
         inbound = self._inbound(p, key, now, event.event_id)
         if inbound is None:
             return None
