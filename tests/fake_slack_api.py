@@ -39,6 +39,11 @@ class FakeSlackApi:
     failures: dict[str, list[tuple[int, dict[str, Any], dict[str, str]]]] = field(default_factory=dict)
     socket_envelopes: asyncio.Queue | None = None
     socket_acks: list[dict[str, Any]] = field(default_factory=list)
+    # oauth.v2.access: what an install answers (None: a plain workspace install), and token rotation.
+    install_answer: dict[str, Any] | None = None
+    token_lifetime: int = 43200
+    refresh_tokens: dict[str, str] = field(default_factory=dict)  # refresh token -> bot token it replaced
+    rotations: int = 0
     _ts: Any = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     port: int = 0
@@ -124,6 +129,16 @@ class FakeSlackApi:
             if user is None:
                 return {"ok": False, "error": "user_not_found"}
             return {"ok": True, "user": {"id": p.get("user"), **user}}
+        if method == "oauth.v2.access" and p.get("grant_type") == "refresh_token":
+            if not str(p.get("refresh_token", "")).startswith("xoxe-"):
+                return {"ok": False, "error": "invalid_refresh_token"}
+            self.rotations += 1
+            return {"ok": True, "app_id": "A0001", "token_type": "bot", "scope": "chat:write,commands",
+                    "access_token": f"xoxe.xoxb-rotated-{self.rotations}", "refresh_token": f"xoxe-1-r{self.rotations}",
+                    "expires_in": self.token_lifetime, "bot_user_id": "UBOT2",
+                    "team": {"id": "T0NEW", "name": "New Team"}, "enterprise": None, "is_enterprise_install": False}
+        if method == "oauth.v2.access" and self.install_answer is not None:
+            return {"ok": True, **self.install_answer}
         if method == "oauth.v2.access":
             return {"ok": True, "app_id": "A0001", "authed_user": {"id": "UINSTALLER"}, "scope": "chat:write,commands",
                     "token_type": "bot", "access_token": "xoxb-installed-token", "bot_user_id": "UBOT2",

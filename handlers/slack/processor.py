@@ -60,12 +60,13 @@ class ProfileCache:
         self.calls = 0
 
     async def get(self, *, team_id: str | None, enterprise_id: str | None, user_id: str,
-                  fresh: bool = False) -> dict[str, Any]:
+                  fresh: bool = False, is_enterprise_install: bool = False) -> dict[str, Any]:
         key = (team_id, user_id)
         hit = self._entries.get(key)
         if hit and not fresh and hit[0] > self.clock():
             return hit[1]
-        token = await self.sender.token_for(team_id=team_id, enterprise_id=enterprise_id)
+        token = await self.sender.token_for(team_id=team_id, enterprise_id=enterprise_id,
+                                            is_enterprise_install=is_enterprise_install)
         self.calls += 1
         user = await self.sender.users_info(token=token, user_id=user_id)
         profile = {k: user.get(k) for k in self.FIELDS}
@@ -145,7 +146,8 @@ class SlackProcessor:
     async def _profile(self, p: dict[str, Any], *, fresh: bool = False) -> dict[str, Any] | None:
         try:
             return await self.profiles.get(team_id=p.get("team_id"), enterprise_id=p.get("enterprise_id"),
-                                           user_id=p["user"], fresh=fresh)
+                                           user_id=p["user"], fresh=fresh,
+                                           is_enterprise_install=bool(p.get("is_enterprise_install")))
         except DeliveryError as exc:
             log.warning("users.info failed", extra={"platform": "slack", "error": str(exc)[:120]})
             return None
