@@ -4,6 +4,7 @@ the real SDK client) against the local LINE stand-in; every request is checked a
 OpenAPI file."""
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -147,7 +148,11 @@ async def test_unsend_deletes_the_kept_copy_of_that_message_only(settings, clock
             assert await kept() == ["一つ目のメッセージ", "二つ目のメッセージ"]
             sent_before = len(fake.sent)
             assert (await line.post(unsend_event(sora, first["message"]["id"]))).status_code == 200
-            await line.settle()
+            for _ in range(200):  # the inbox worker may be the one handling it
+                if len(await kept()) < 2:
+                    break
+                await line.settle()
+                await asyncio.sleep(0.02)
             assert await kept() == ["二つ目のメッセージ"]
             assert len(fake.sent) == sent_before  # nothing said about it
     assert fake.violations == []
@@ -166,6 +171,7 @@ async def test_unblock_says_welcome_back_instead_of_onboarding_again(settings, c
                 if not (await _user(line, rin)).active:
                     break
                 await line.settle()
+                await asyncio.sleep(0.02)
             assert (await _user(line, rin)).active is False
 
             await line.post(follow_event(rin, reply_token=fake.issue_reply_token(rin), unblocked=True))

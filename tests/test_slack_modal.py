@@ -47,6 +47,8 @@ async def test_app_home_button_opens_the_modal(slack):
     [opened] = slack.api.calls_to("views.open")
     assert opened.params["trigger_id"].startswith("trig.")
     assert opened.params["view"]["title"]["text"] in ("チェックイン", "Check-in")
+    async with slack.runtime.db.session() as session:  # the catch-all button listener did not run too
+        assert (await session.execute(select(InboxEvent))).first() is None
 
 
 async def test_a_submission_without_every_score_shows_errors_in_the_modal(slack):
