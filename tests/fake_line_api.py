@@ -105,6 +105,7 @@ class FakeLineApi:
             Route("/v2/bot/message/quota/consumption", self._quota_consumption, methods=["GET"]),
             Route("/v2/bot/richmenu", self._create_richmenu, methods=["POST"]),
             Route("/v2/bot/richmenu/list", self._list_richmenus, methods=["GET"]),
+            Route("/v2/bot/richmenu/bulk/link", self._bulk_link, methods=["POST"]),
             Route("/v2/bot/richmenu/alias", self._create_alias, methods=["POST"]),
             Route("/v2/bot/richmenu/alias/list", self._list_aliases, methods=["GET"]),
             Route("/v2/bot/richmenu/alias/{alias_id}", self._alias, methods=["GET", "POST", "DELETE"]),
@@ -373,6 +374,18 @@ class FakeLineApi:
         with self._lock:
             self.user_richmenus[request.path_params["user_id"]] = menu_id
         return self._answer(rec, 200, {})
+
+    async def _bulk_link(self, request: Request) -> Response:
+        rec, early = await self._record(request, "link")
+        if early is not None:
+            return early
+        menu_id = rec.body["richMenuId"]
+        if menu_id not in self.richmenu_images:
+            return self._answer(rec, 400, {"message": "must upload richmenu image before applying it to user"})
+        with self._lock:
+            for user_id in rec.body["userIds"]:
+                self.user_richmenus[user_id] = menu_id
+        return self._answer(rec, 202, {})
 
     async def _user_menu(self, request: Request) -> Response:
         rec, early = await self._record(request, "link")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -93,7 +94,7 @@ def test_the_committed_images_are_what_render_menu_draws(tmp_path):
 
 
 def test_setup_creates_uploads_sets_default_and_aliases_then_a_second_run_changes_nothing(
-        monkeypatch, line_env, spec, capsys):
+        monkeypatch, line_env, spec, capsys, settings):
     import asyncio
 
     fake = FakeLineApi(validate=spec.request_errors)
@@ -120,6 +121,20 @@ def test_setup_creates_uploads_sets_default_and_aliases_then_a_second_run_change
             assert fake.changes() == first
             assert "up to date, nothing changed" in capsys.readouterr().out
 
+            # Two people: one reads English and has the English menu, one Japanese (the default).
+            from bot.store import repo
+            from bot.store.db import Database
+            from bot.types import UserKey
+
+            db = Database(settings.database_url)
+            async with db.session() as session:
+                for uid, lang in (("U" + "e" * 32, "en"), ("U" + "a" * 32, "ja")):
+                    await repo.create_user(session, UserKey("line", uid), language=lang, timezone="UTC",
+                                           now=datetime.now(timezone.utc))
+                await session.commit()
+            await db.dispose()
+            fake.user_richmenus["U" + "e" * 32] = by_lang["en"]
+
             # The English label changes: a new English menu replaces the old one; Japanese stays.
             path = line_env / "line" / "richmenu.yaml"
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -131,6 +146,8 @@ def test_setup_creates_uploads_sets_default_and_aliases_then_a_second_run_change
             assert fake.richmenus[new_en]["areas"][4]["action"]["label"] == "Help & tips"
             assert fake.aliases[alias_id("en")] == new_en
             assert fake.default_richmenu == by_lang["ja"]
+            # the English reader keeps an English menu (deleting the old one unlinked them)
+            assert fake.user_richmenus == {"U" + "e" * 32: new_en}
         assert fake.violations == []
 
     await_result = asyncio.run(scenario())

@@ -52,9 +52,24 @@ async def run_setup(args) -> int:
     spec = _spec(settings)
     config = Configuration(host=settings.line_api_base_url.rstrip("/"),
                            access_token=settings.line_channel_access_token)
-    async with AsyncApiClient(config) as client:
-        report = await setup_rich_menus(AsyncMessagingApi(client), spec, settings.content_dir,
-                                        data_host=data_api_host(settings.line_api_base_url))
+    from sqlalchemy import select
+
+    from bot.store.db import Database
+    from bot.store.models import User
+
+    db = Database(settings.database_url)
+
+    async def users_of(lang: str) -> list[str]:
+        async with db.session() as session:
+            return list((await session.execute(select(User.platform_user_id).where(
+                User.platform == "line", User.language == lang, User.active.is_(True)))).scalars())
+
+    try:
+        async with AsyncApiClient(config) as client:
+            report = await setup_rich_menus(AsyncMessagingApi(client), spec, settings.content_dir,
+                                            data_host=data_api_host(settings.line_api_base_url), users_of=users_of)
+    finally:
+        await db.dispose()
     if not report.changed:
         print("LINE rich menus: up to date, nothing changed")
     for name in report.created:
@@ -63,6 +78,8 @@ async def run_setup(args) -> int:
         print(f"alias {alias} now points at the current menu")
     if report.default:
         print(f"default rich menu set ({spec.default_language})")
+    for lang, n in report.relinked.items():
+        print(f"{n} {lang} user(s) linked to the new {lang} menu")
     for name in report.deleted:
         print(f"deleted old rich menu {name}")
     return 0

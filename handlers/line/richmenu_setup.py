@@ -6,7 +6,9 @@ For each language the menu's name carries a digest of its definition and image
 1. creates a menu (and uploads its image) only when no menu of that name exists yet;
 2. points the alias ``bansou-<lang>`` at the current menu (created, or updated when it moved);
 3. sets the default language's menu as the default when it is not already;
-4. deletes menus of ours (``bansou-`` names) that are no longer current.
+4. links the people of another language to their new menu when it changed (deleting the old menu
+   would otherwise drop them back to the default), 500 at a time;
+5. deletes menus of ours (``bansou-`` names) that are no longer current.
 A second run with nothing changed makes no change on LINE (only reads).
 """
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import aiohttp
 from linebot.v3.messaging import (
-    AsyncMessagingApi, CreateRichMenuAliasRequest, RichMenuRequest, UpdateRichMenuAliasRequest,
+    AsyncMessagingApi, CreateRichMenuAliasRequest, RichMenuBulkLinkRequest, RichMenuRequest, UpdateRichMenuAliasRequest,
 )
 from linebot.v3.messaging.exceptions import ApiException
 
@@ -31,6 +33,7 @@ TIMEOUT = aiohttp.ClientTimeout(total=30.0)
 DEFAULT_API = "https://api.line.me"
 DEFAULT_DATA_API = "https://api-data.line.me"
 ALIAS_TTL_SECONDS = 600.0
+BULK_LINK_MAX = 500
 
 
 def data_api_host(api_base_url: str) -> str:
@@ -49,6 +52,7 @@ class SetupReport:
     default: str | None = None
     deleted: list[str] = field(default_factory=list)
     menus: dict[str, str] = field(default_factory=dict)  # language -> current rich menu id
+    relinked: dict[str, int] = field(default_factory=dict)  # language -> people linked to its new menu
 
     @property
     def changed(self) -> bool:
@@ -60,8 +64,9 @@ def _not_found(exc: ApiException) -> bool:
 
 
 async def setup_rich_menus(api: AsyncMessagingApi, spec: RichMenuSpec, content_dir: Path, *,
-                           data_host: str) -> SetupReport:
-    """Bring LINE's rich menus in line with ``spec`` and the images under ``content_dir``."""
+                           data_host: str, users_of=None) -> SetupReport:
+    """Bring LINE's rich menus in line with ``spec`` and the images under ``content_dir``.
+    ``users_of(lang)`` (async) gives the LINE user ids whose language is ``lang``."""
     report = SetupReport()
     languages = sorted(spec.chat_bar)
     images = {lang: image_path(content_dir, lang).read_bytes() for lang in languages}
@@ -101,6 +106,15 @@ async def setup_rich_menus(api: AsyncMessagingApi, spec: RichMenuSpec, content_d
     if current_default != default_id:
         await api.set_default_rich_menu(default_id, _request_timeout=TIMEOUT)
         report.default = default_id
+    moved = {alias.rsplit("-", 1)[1] for alias in report.aliases}
+    for lang in sorted(moved - {spec.default_language}):
+        if users_of is None:
+            continue
+        users = list(await users_of(lang))
+        for start in range(0, len(users), BULK_LINK_MAX):
+            await api.link_rich_menu_id_to_users(RichMenuBulkLinkRequest(
+                richMenuId=report.menus[lang], userIds=users[start:start + BULK_LINK_MAX]), _request_timeout=TIMEOUT)
+        report.relinked[lang] = len(users)
     current = set(report.menus.values())
     for name, menu_id in existing.items():
         if name.startswith(f"{NAME_PREFIX}-") and menu_id not in current:
