@@ -43,8 +43,9 @@ def is_link(value: str) -> bool:
     return value.startswith(LINK_PREFIXES)
 
 
-def in_care(user: UserView, convo: ConvoState | None) -> bool:
-    return user.crisis_paused or (convo is not None and convo.flow == FLOW)
+def in_care(user: UserView, convo: ConvoState | None, now: datetime) -> bool:
+    """Crisis-paused (until they leave), or in the care flow they opened themselves (until it lapses)."""
+    return user.crisis_paused or (convo is not None and convo.flow == FLOW and now < convo.expires_at)
 
 
 def checkin_time(now: datetime, tz: ZoneInfo) -> datetime:
@@ -246,7 +247,7 @@ def care_step(*, content: Content, convo: ConvoState | None, inbound: Inbound, s
     care = _Care(content=content, crisis=crisis, user=user, now=now, lang=user.language)
     text = inbound.text if inbound.kind == "text" else None
     graded = grade(signals, text or "", crisis.policy) if text else None
-    if in_care(user, convo):
+    if in_care(user, convo, now):
         return _in_care(care, convo, inbound, text or "", signals, graded)
     return _outside(care, convo, inbound, text, signals, graded)
 
