@@ -25,8 +25,21 @@ FLOW_STATES = {
     "leaving": ("calmer", "still_hard"),
     "back": ("reminders", "checkin_only", "quiet", "stay"),
 }
+LINK_PREFIXES = ("tel:", "https://")
 REFLECTIONS = 3
 QUESTIONS = 4
+
+
+def is_link(value: str) -> bool:
+    """Whether a choice value is a link to open (a tel: or https:// URI) rather than an answer to send
+    back; adapters render these as call or open buttons."""
+    return value.startswith(LINK_PREFIXES)
+
+
+def is_private(state: str, replies: Any) -> bool:
+    """Whether an outcome is crisis care's (its state or any reply): such answers go to the person's
+    direct messages only, never to a shared channel."""
+    return state.startswith(f"{FLOW}:") or any(getattr(r, "message_id", "").startswith("crisis.") for r in replies)
 
 
 @dataclass(frozen=True, slots=True)

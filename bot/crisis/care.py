@@ -24,23 +24,17 @@ from typing import Any, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.content import Content
-from bot.crisis import FLOW, QUESTIONS, REFLECTIONS, CrisisContent
+from bot.crisis import FLOW, QUESTIONS, REFLECTIONS, CrisisContent, is_link
 from bot.crisis.grade import Grade, grade, read_care_text, reflect_words, Said
 from bot.crisis.resources import Listed, Resource, resources_for
 from bot.engine import ConvoState, Effect, StepResult, UserView, match_command
 from bot.text import normalize_command
 from bot.types import Choice, Inbound, Reply, Signal
 
-LINK_PREFIXES = ("tel:", "https://")
 PASS_THROUGH_COMMANDS = ("delete_data", "export_data")
 CHECKIN_EARLIEST = time(10, 0)
 CHECKIN_LATEST = time(20, 0)
 REACH_ITEMS = 2
-
-
-def is_link(value: str) -> bool:
-    """Whether a choice value is a link to open (tel:, https://) rather than an answer to send back."""
-    return value.startswith(LINK_PREFIXES)
 
 
 def in_care(user: UserView, convo: ConvoState | None, now: datetime) -> bool:
@@ -399,7 +393,7 @@ def _in_care(care: _Care, convo: ConvoState | None, inbound: Inbound, text: str,
         return care.result(care.convo("leaving", vars))
     if state == "back":
         care.say("crisis.back.again")
-        care.attach(care.state_buttons("back"))
+        care.attach(care.state_buttons("back") + care.reach_buttons())
         return care.result(care.convo("back", vars))
     care.question(turn)
     care.reach_line()
@@ -480,7 +474,7 @@ def _take(care: _Care, picked: tuple[str, str], vars: dict[str, Any], text: str,
         return care.result(care.convo("listening", vars))
     if choice_id == "calmer":
         care.say("crisis.back.question")
-        care.attach(care.state_buttons("back"))
+        care.attach(care.state_buttons("back") + care.reach_buttons())
         return care.result(care.convo("back", vars))
     if choice_id == "stay":
         care.say("crisis.care.talk")
