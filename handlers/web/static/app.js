@@ -146,20 +146,32 @@
     node.appendChild(document.createTextNode(text.slice(pos)));
   }
 
-  /** Text with hotline numbers turned into tel: links (crisis panel). */
+  /** A link that leaves the chat: a support line's web page (new tab) or a tel: number. */
+  function outLink(href, text, className) {
+    var a = document.createElement("a");
+    a.className = className;
+    a.href = href;
+    a.textContent = text;
+    if (href.indexOf("https://") === 0) { a.target = "_blank"; a.rel = "noopener noreferrer"; }
+    return a;
+  }
+
+  /** Text with hotline numbers turned into tel: links and web addresses into links (crisis panel). */
   function fillWithPhoneLinks(node, text) {
-    var re = /(^|[^\d-])(0\d{1,4}-\d{1,4}-\d{3,4}|\d{3})(?![\d-])/g;
+    var re = /(^|[^\d-])(0\d{1,4}-\d{1,4}-\d{3,4}|\d{3})(?![\d-])|(https:\/\/[^\s（）()]+)/g;
     var pos = 0, m;
     while ((m = re.exec(text)) !== null) {
+      if (m[3]) {
+        node.appendChild(document.createTextNode(text.slice(pos, m.index)));
+        node.appendChild(outLink(m[3], m[3], "web"));
+        pos = m.index + m[3].length;
+        continue;
+      }
       var num = m[2];
       if (num.indexOf("-") < 0 && !TEL_SHORT[num]) { continue; }
       var start = m.index + m[1].length;
       node.appendChild(document.createTextNode(text.slice(pos, start)));
-      var a = document.createElement("a");
-      a.className = "tel";
-      a.href = "tel:" + num.replace(/-/g, "");
-      a.textContent = num;
-      node.appendChild(a);
+      node.appendChild(outLink("tel:" + num.replace(/-/g, ""), num, "tel"));
       pos = start + num.length;
     }
     node.appendChild(document.createTextNode(text.slice(pos)));
@@ -186,6 +198,10 @@
     group.setAttribute("role", "group");
     group.setAttribute("aria-label", t("choices_label"));
     choices.forEach(function (c) {
+      if (/^(tel:|https:\/\/)/.test(c.value)) {  // a support line: call it or open it, never sent back
+        group.appendChild(outLink(c.value, c.label, "choice choice-link"));
+        return;
+      }
       var b = document.createElement("button");
       b.type = "button";
       b.className = "choice";
