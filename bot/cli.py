@@ -125,6 +125,10 @@ def run_content_check(args) -> int:
     content = load_content(root)
     _print(f"{root}: OK: {len(content.flows)} flows, {len(content.messages)} messages, "
            f"{len(content.nudges)} nudges")
+    unverified = content.crisis.book.unverified() if content.crisis else []
+    if unverified:
+        _print(f"  note: {len(unverified)} crisis resource(s) still marked verify_before_release "
+               f"({', '.join(unverified)}); see content/README.md")
     return 0
 
 
