@@ -11,6 +11,7 @@ Choice values that travel through platforms (postback data, Block Kit values, we
   ``cmd:NAME``             a global command
   ``offer:KIND:no``        decline an offer made after a signal
   ``nudge:ID:ANSWER[:FLOW]`` answer a reminder (done, later, talk)
+  ``crisis:…``, ``tel:…``, ``https://…``  crisis care's answers and links (bot/crisis/care.py)
 """
 from __future__ import annotations
 
