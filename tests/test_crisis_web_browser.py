@@ -20,7 +20,9 @@ def test_the_crisis_panel_lists_phone_lines_and_text_services_as_links(server, b
     tab.tap("Scores only")
     tab.tap("No reminders")
 
+    assert page.locator(".quick").is_visible()
     tab.type("I want to die")
+    assert not page.locator(".quick").is_visible()  # no menu or check-in shortcut while in care
     panel = page.locator("#log .crisis-panel").last
     assert panel.is_visible() and panel.get_attribute("role") == "alert"
     tels = [a.get_attribute("href") for a in panel.locator("a.tel").all()]
@@ -44,6 +46,11 @@ def test_the_crisis_panel_lists_phone_lines_and_text_services_as_links(server, b
     tab.type("sorry, I'm ok. just tired")
     assert "how are you feeling right now" in tab.last_bot_text()
     assert page.locator("#log .choices").get_by_role("button", name="A bit calmer now").is_visible()
+    # a reload (same identity): still care, still no shortcuts
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    tab.settled()
+    assert not page.locator(".quick").is_visible()
     log = page.locator("#log").inner_text()
     assert "What would you like to look at?" not in log.split("I want to die", 1)[1]  # never the menu
 

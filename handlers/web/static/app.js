@@ -40,8 +40,14 @@
     table: document.getElementById("trend-table"),
     patterns: document.getElementById("patterns"),
     trendBody: document.getElementById("trend-body"),
-    trendEmpty: document.getElementById("trend-empty")
+    trendEmpty: document.getElementById("trend-empty"),
+    quick: document.querySelector(".quick")
   };
+
+  /** In crisis care the menu and check-in shortcuts are put away: nothing there but care. */
+  function showCare(inCare) {
+    if (el.quick) { el.quick.style.display = inCare ? "none" : ""; }
+  }
 
   // ---------------------------------------------------------------- words
   function t(key, values) {
@@ -349,6 +355,7 @@
     state.known = true;
     if (data.visitor_ref) { state.ref = data.visitor_ref; state.transcript.ref = data.visitor_ref; }
     if (data.language && data.language !== state.lang) { applyLanguage(data.language); }
+    showCare(String(data.state || "").indexOf("crisis_care:") === 0);
     noteEvidence(sent, data.replies || []);
     var firstChoice = null, crisis = null;
     (data.replies || []).forEach(function (r) {
@@ -705,8 +712,9 @@
           }, function (err) { setBusy(false); showError(err.status ? "error_server" : "error_network"); });
         });
       }
+      showCare(s.crisis_paused);
       if (!state.transcript.items.length) {
-        addItem({ who: "note", text: t("welcome_back"), style: "normal", choices: [
+        addItem({ who: "note", text: t("welcome_back"), style: "normal", choices: s.crisis_paused ? [] : [
           { label: t("quick_menu"), value: "cmd:menu" }, { label: t("quick_checkin"), value: "go:checkin" }] });
       }
       poll();
