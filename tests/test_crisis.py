@@ -290,6 +290,11 @@ def test_sos_shows_the_lines_from_anywhere_without_pausing_anything():
     assert chat.replies[0].style == "crisis" and chat.ids[0] == "crisis.panel.on_request"
     assert "crisis_pause" not in chat.effect_names()
     assert chat.state == "checkin:energy"  # what they were doing is still there
+    chat = EngineChat(lang="en", timezone="Europe/London")
+    chat.send("help")
+    assert "SOS" in chat.texts[0]  # the way to the lines is named where people look for help
+    chat.send("SOS")
+    assert chat.replies[0].style == "crisis" and "findahelpline.com" in chat.texts[0]
 
 
 def test_care_keeps_no_words_in_the_conversation_state():
