@@ -27,6 +27,7 @@ def _print(text: str = "", *, file=None) -> None:
 
 
 async def run_chat(args) -> int:
+    from bot.crisis import is_link
     from bot.runtime import build_runtime
     from bot.types import Inbound, UserKey
 
@@ -63,7 +64,8 @@ async def run_chat(args) -> int:
             else:
                 inbound = Inbound(user=key, kind="text", text=text, received_at=now)
             outcome = await coach.handle(inbound, user_defaults={"language": args.lang} if args.lang else None)
-            last_choices = [c for r in outcome.replies for c in r.choices]
+            links = [c for r in outcome.replies for c in r.choices if is_link(c.value)]
+            last_choices = [c for r in outcome.replies for c in r.choices if not is_link(c.value)]
             if args.json:
                 _print(json.dumps({
                     "input": text,
@@ -74,6 +76,8 @@ async def run_chat(args) -> int:
             else:
                 for r in outcome.replies:
                     _print(("⚠ " if r.style == "crisis" else "") + r.text)
+                if links:  # support lines: shown with where they go, not picked
+                    _print("   " + "  ".join(f"{c.label} <{c.value}>" for c in links))
                 if last_choices:
                     _print("   " + "  ".join(f"[{i}] {c.label}" for i, c in enumerate(last_choices, 1)))
     finally:
@@ -121,6 +125,10 @@ def run_content_check(args) -> int:
     content = load_content(root)
     _print(f"{root}: OK: {len(content.flows)} flows, {len(content.messages)} messages, "
            f"{len(content.nudges)} nudges")
+    unverified = content.crisis.book.unverified() if content.crisis else []
+    if unverified:
+        _print(f"  note: {len(unverified)} crisis resource(s) still marked verify_before_release "
+               f"({', '.join(unverified)}); see content/README.md")
     return 0
 
 

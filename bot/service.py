@@ -104,7 +104,7 @@ class Coach:
         if created and defaults.get("platform_meta"):
             user.platform_meta = dict(defaults["platform_meta"])
         view = UserView(language=user.language, consent_store_text=user.consent_store_text,
-                        crisis_paused=user.crisis_paused_at is not None, is_new=created)
+                        crisis_paused=user.crisis_paused_at is not None, is_new=created, timezone=user.timezone)
         result = step(content=self.content, convo=convo, inbound=inbound, signals=signals, user=view, now=now,
                       interpreters=self.interpreters)
         replies = list(result.replies)
@@ -156,8 +156,10 @@ class Coach:
                                     reflection=args.get("reflection"))
         elif name == "crisis_pause":
             user.crisis_paused_at = now
-        elif name == "resume":
+        elif name in ("resume", "crisis_end"):  # crisis_end: out of crisis care, reminders left as chosen
             user.crisis_paused_at = None
+        elif name == "crisis_event":
+            pass  # counted by /metrics from the outcome (bot/metrics.py)
         elif name == "deactivate":
             user.active = False
         elif name == "export_data":

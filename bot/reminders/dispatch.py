@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, or_, select, update
 
 from bot.content import Content
+from bot.crisis import FLOW as CRISIS_FLOW, followup_choices
 from bot.delivery import Delivery, DeliveryError
 from bot.inbox import backoff_delay
 from bot.reminders.models import NudgeHistory, ReminderOutbox, ReminderPrefs
@@ -428,8 +429,10 @@ class Dispatcher:
         elif row.kind == "followup":
             if row.message_id not in self.content.messages:
                 return None
+            choices = (followup_choices(self.content, lang) if row.flow == CRISIS_FLOW  # a check-in after crisis care
+                       else answer_choices(self.content, lang, row.id, row.flow))
             reply = Reply(text=self.content.text(row.message_id, lang, row.values or {}), message_id=row.message_id,
-                          choices=answer_choices(self.content, lang, row.id, row.flow))
+                          choices=choices)
         elif row.kind == "backoff":
             reply = Reply(text=self.content.text("reminders.backoff_question", lang),
                           message_id="reminders.backoff_question", choices=backoff_choices(self.content, lang))

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.crisis import is_private
 from bot.delivery import Delivery, DeliveryError
 from bot.inbox import Parcel
 from bot.store import repo
@@ -121,6 +122,8 @@ class SlackProcessor:
         if outcome.user_id is not None:
             await self._remember_routing(session, key, p)
         ctx = {**route_of(p), "lang": outcome.language, "user": key.user_id}
+        if is_private(outcome.state, outcome.replies):  # crisis care: the person's DM only, never a channel
+            ctx["channel"], ctx["thread_ts"] = p.get("dm_channel"), None
         if any(e.name == "save_checkin" for e in outcome.effects):
             ctx["refresh_home"] = True
         return Parcel(list(outcome.replies), context=ctx)

@@ -44,8 +44,14 @@
     table: document.getElementById("trend-table"),
     patterns: document.getElementById("patterns"),
     trendBody: document.getElementById("trend-body"),
-    trendEmpty: document.getElementById("trend-empty")
+    trendEmpty: document.getElementById("trend-empty"),
+    quick: document.querySelector(".quick")
   };
+
+  /** In crisis care the menu and check-in shortcuts are put away: nothing there but care. */
+  function showCare(inCare) {
+    if (el.quick) { el.quick.style.display = inCare ? "none" : ""; }
+  }
 
   // ---------------------------------------------------------------- words
   function t(key, values) {
@@ -151,20 +157,32 @@
     node.appendChild(document.createTextNode(text.slice(pos)));
   }
 
-  /** Text with hotline numbers turned into tel: links (crisis panel). */
+  /** A link that leaves the chat: a support line's web page (new tab) or a tel: number. */
+  function outLink(href, text, className) {
+    var a = document.createElement("a");
+    a.className = className;
+    a.href = href;
+    a.textContent = text;
+    if (href.indexOf("https://") === 0) { a.target = "_blank"; a.rel = "noopener noreferrer"; }
+    return a;
+  }
+
+  /** Text with hotline numbers turned into tel: links and web addresses into links (crisis panel). */
   function fillWithPhoneLinks(node, text) {
-    var re = /(^|[^\d-])(0\d{1,4}-\d{1,4}-\d{3,4}|\d{3})(?![\d-])/g;
+    var re = /(^|[^\d-])(0\d{1,4}-\d{1,4}-\d{3,4}|\d{3})(?![\d-])|(https:\/\/[^\s（）()]+)/g;
     var pos = 0, m;
     while ((m = re.exec(text)) !== null) {
+      if (m[3]) {
+        node.appendChild(document.createTextNode(text.slice(pos, m.index)));
+        node.appendChild(outLink(m[3], m[3], "web"));
+        pos = m.index + m[3].length;
+        continue;
+      }
       var num = m[2];
       if (num.indexOf("-") < 0 && !TEL_SHORT[num]) { continue; }
       var start = m.index + m[1].length;
       node.appendChild(document.createTextNode(text.slice(pos, start)));
-      var a = document.createElement("a");
-      a.className = "tel";
-      a.href = "tel:" + num.replace(/-/g, "");
-      a.textContent = num;
-      node.appendChild(a);
+      node.appendChild(outLink("tel:" + num.replace(/-/g, ""), num, "tel"));
       pos = start + num.length;
     }
     node.appendChild(document.createTextNode(text.slice(pos)));
@@ -191,6 +209,10 @@
     group.setAttribute("role", "group");
     group.setAttribute("aria-label", t("choices_label"));
     choices.forEach(function (c) {
+      if (/^(tel:|https:\/\/)/.test(c.value)) {  // a support line: call it or open it, never sent back
+        group.appendChild(outLink(c.value, c.label, "choice choice-link"));
+        return;
+      }
       var b = document.createElement("button");
       b.type = "button";
       b.className = "choice";
@@ -367,6 +389,7 @@
     state.known = true;
     if (data.visitor_ref) { state.ref = data.visitor_ref; state.transcript.ref = data.visitor_ref; }
     if (data.language && data.language !== state.lang) { applyLanguage(data.language); }
+    showCare(String(data.state || "").indexOf("crisis_care:") === 0);
     noteEvidence(sent, data.replies || []);
     var firstChoice = null, crisis = null;
     (data.replies || []).forEach(function (r) {
@@ -783,8 +806,9 @@
           }, function (err) { setBusy(false); showError(err.status ? "error_server" : "error_network"); });
         });
       }
+      showCare(s.crisis_paused);
       if (!state.transcript.items.length) {
-        addItem({ who: "note", text: t("welcome_back"), style: "normal", choices: [
+        addItem({ who: "note", text: t("welcome_back"), style: "normal", choices: s.crisis_paused ? [] : [
           { label: t("quick_menu"), value: "cmd:menu" }, { label: t("quick_checkin"), value: "go:checkin" }] });
       }
       syncTimezone(s);
