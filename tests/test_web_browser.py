@@ -97,11 +97,14 @@ def browser():
 class Page:
     """A phone-sized tab that records every request and refuses any that leaves loopback."""
 
-    def __init__(self, browser, base: str, *, locale: str):
+    def __init__(self, browser, base: str, *, locale: str, timezone_id: str = "Asia/Tokyo"):
         self.base = base
         self.requests: list[str] = []
         self.outside: list[str] = []
-        self.ctx = browser.new_context(viewport={"width": 375, "height": 740}, locale=locale)
+        # The page reports the browser's time zone for reminders (and crisis lines by country): these
+        # visitors are in Japan unless a test says otherwise.
+        self.ctx = browser.new_context(viewport={"width": 375, "height": 740}, locale=locale,
+                                       timezone_id=timezone_id)
         self.ctx.route("**/*", self._route)
         self.ctx.on("request", lambda req: self.requests.append(req.url))
         self.page = self.ctx.new_page()
