@@ -1,40 +1,48 @@
 # The two set-up commands: `make run` and `make test`. `make venv` builds .venv alone.
+# `make run` installs only what running needs; `make test` adds the test extras (pytest, Playwright, ...).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: venv run test test-sqlite test-postgres bench soak clean
 
-venv: $(STAMP)
+venv: $(RUN_STAMP)
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
 
-run: $(STAMP)
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(RUN_STAMP) $(TEST_STAMP)
+
+run: $(RUN_STAMP)
 	$(BIN)/bansou db upgrade
 	@echo "bansou: web chat at http://$(HOST):$(PORT)"
 	$(BIN)/bansou serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	scripts/test
 
-test-sqlite: $(STAMP)
+test-sqlite: $(TEST_STAMP)
 	scripts/test sqlite
 
-test-postgres: $(STAMP)
+test-postgres: $(TEST_STAMP)
 	scripts/test postgres
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	scripts/bench
 
 # 200 concurrent conversations for 60 s against a live server (too slow for CI; the suite runs 50 x 10 s).
-soak: $(STAMP)
+soak: $(TEST_STAMP)
 	BANSOU_SOAK_CONVERSATIONS=200 BANSOU_SOAK_SECONDS=60 BANSOU_SOAK_RSS_GROWTH_MB=60 \
 	  $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/test_reliability_soak.py
 

@@ -27,6 +27,7 @@ def _print(text: str = "", *, file=None) -> None:
 
 
 async def run_chat(args) -> int:
+    from bot.crisis import is_link
     from bot.runtime import build_runtime
     from bot.types import Inbound, UserKey
 
@@ -63,7 +64,8 @@ async def run_chat(args) -> int:
             else:
                 inbound = Inbound(user=key, kind="text", text=text, received_at=now)
             outcome = await coach.handle(inbound, user_defaults={"language": args.lang} if args.lang else None)
-            last_choices = [c for r in outcome.replies for c in r.choices]
+            links = [c for r in outcome.replies for c in r.choices if is_link(c.value)]
+            last_choices = [c for r in outcome.replies for c in r.choices if not is_link(c.value)]
             if args.json:
                 _print(json.dumps({
                     "input": text,
@@ -74,6 +76,8 @@ async def run_chat(args) -> int:
             else:
                 for r in outcome.replies:
                     _print(("⚠ " if r.style == "crisis" else "") + r.text)
+                if links:  # support lines: shown with where they go, not picked
+                    _print("   " + "  ".join(f"{c.label} <{c.value}>" for c in links))
                 if last_choices:
                     _print("   " + "  ".join(f"[{i}] {c.label}" for i, c in enumerate(last_choices, 1)))
     finally:
@@ -121,6 +125,10 @@ def run_content_check(args) -> int:
     content = load_content(root)
     _print(f"{root}: OK: {len(content.flows)} flows, {len(content.messages)} messages, "
            f"{len(content.nudges)} nudges")
+    unverified = content.crisis.book.unverified() if content.crisis else []
+    if unverified:
+        _print(f"  note: {len(unverified)} crisis resource(s) still marked verify_before_release "
+               f"({', '.join(unverified)}); see content/README.md")
     return 0
 
 
@@ -253,6 +261,12 @@ def run_serve(args) -> int:
     return server.serve(host=args.host, port=args.port, scheduler=not args.no_scheduler)
 
 
+def run_line(args):
+    """``bansou line setup|render-menu``: the LINE adapter's own commands, loaded only when run."""
+    line_cli = importlib.import_module("handlers.line.cli")
+    return line_cli.run_setup(args) if args.line_command == "setup" else line_cli.run_render(args)
+
+
 def run_worker(args) -> int:
     load_settings().check()
     worker = importlib.import_module("handlers.worker")
@@ -312,6 +326,14 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--since", type=_iso_moment, default=None,
                    help="only those that died at or after this ISO-8601 moment")
     i.set_defaults(func=run_inbox)
+
+    p = sub.add_parser("line", help="LINE rich menus")
+    lsub = p.add_subparsers(dest="line_command", required=True)
+    lsub.add_parser("setup", help="create or update the rich menus on LINE (idempotent; safe in release)")
+    r = lsub.add_parser("render-menu", help="draw the rich menu images from content/line/richmenu.yaml")
+    r.add_argument("--font", help="a font file with Japanese glyphs (default: IPAex Gothic)")
+    r.add_argument("--out", help="write the images to this folder instead of CONTENT_DIR/line")
+    p.set_defaults(func=run_line)
 
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from bot.crisis import CrisisContent, check_content as check_crisis_content, load_crisis
 from bot.errors import ContentError, ContentInvalid
 from bot.types import LANGUAGES, SIGNAL_KINDS
 
@@ -176,6 +177,7 @@ class Content:
     signal_routes: dict[str, SignalRoute]
     presets: dict[str, ReminderPreset]
     ui: dict[str, str] = field(default_factory=dict)  # role → message id (fallback, help, ...)
+    crisis: CrisisContent | None = None  # crisis/*.yaml: support lines and how care reads messages
     _phrases: dict[str, tuple[str, str]] | None = None
 
     def phrase_index(self) -> dict[str, tuple[str, str]]:
@@ -774,6 +776,8 @@ def _collect(root: Path) -> tuple[Content, _Collector]:
     )
     _validate_links(c, content)
     _check_entry_clashes(c, content)
+    content.crisis, crisis_errors = load_crisis(root)
+    c.errors.extend(crisis_errors + check_crisis_content(content))
     return content, c
 
 

@@ -11,6 +11,7 @@ Choice values that travel through platforms (postback data, Block Kit values, we
   ``cmd:NAME``             a global command
   ``offer:KIND:no``        decline an offer made after a signal
   ``nudge:ID:ANSWER[:FLOW]`` answer a reminder (done, later, talk)
+  ``crisis:…``, ``tel:…``, ``https://…``  crisis care's answers and links (bot/crisis/care.py)
 """
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ class UserView:
     consent_store_text: bool = False
     crisis_paused: bool = False
     is_new: bool = False
+    timezone: str | None = None  # IANA name; crisis care picks the support lines by it
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +274,11 @@ def _match_choice(run: _Run, st: StateSpec, text: str):
 def step(*, content: Content, convo: ConvoState | None, inbound: Inbound, signals: Sequence[Signal],
          user: UserView, now: datetime, interpreters: Sequence[Interpreter | Callable] = ()) -> StepResult:
     """Advance one user's conversation by one inbound message. Pure: no I/O, clock passed in."""
+    from bot.crisis.care import care_step  # crisis care comes first, whatever flow was running
+
+    cared = care_step(content=content, convo=convo, inbound=inbound, signals=signals, user=user, now=now)
+    if cared is not None:
+        return cared
     run = _Run(content, user.language, now, signals, consent_store_text=user.consent_store_text)
     convo = _live(run, convo, inbound)
     new = _dispatch(run, convo, inbound, user, interpreters)
@@ -301,12 +308,6 @@ def _dispatch(run: _Run, convo: ConvoState | None, inbound: Inbound, user: UserV
         return run.start("onboarding")
     if inbound.kind == "unfollow":
         run.effect("deactivate")
-        return None
-    crisis = [s for s in run.signals if s.kind == "crisis"]
-    if crisis:
-        route = run.content.signal_routes["crisis"]
-        run.say(route.noticed, {"evidence": crisis[0].evidence}, style="crisis", evidence=crisis)
-        run.effect("crisis_pause")
         return None
     if inbound.kind == "unsupported":
         run.ui("unsupported")

@@ -9,7 +9,7 @@ Instrumentation points:
   ``bot.inbox.enqueue_listeners``) and ``InboxWorker.on_finished`` (done, failed, ignored, with the
   latency from receipt to the final state);
 * delivery: ``wrap_processor`` counts the replies each successful delivery carried;
-* the coach: ``coach.listeners`` receives each ``Outcome`` (signals by kind, turns);
+* the coach: ``coach.listeners`` receives each ``Outcome`` (signals by kind, turns, crisis-care events);
 * reminders: ``count_reminders(runtime, outcome, n)`` with outcome due|sent|failed|skipped.
 
 Labels are low-cardinality by construction: platform, outcome, kind, status; never a user id.
@@ -25,6 +25,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 REMINDER_OUTCOMES = ("due", "sent", "failed", "skipped")
 EVENT_OUTCOMES = ("accepted", "duplicate", "done", "failed", "ignored", "dead")
+CRISIS_EVENTS = ("entered_clear", "entered_ask", "acknowledged", "renewed", "resources_shown", "text_services_shown",
+                 "asked_yes", "asked_no", "left")
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
 
 
@@ -45,6 +47,9 @@ class Metrics:
         self.signals = Counter(
             "bansou_detector_signals", "Detector signals found in user messages, by kind", ["kind"], registry=r)
         self.turns = Counter("bansou_coach_turns", "Inbound messages handled by the coach", registry=r)
+        self.crisis_care = Counter(
+            "bansou_crisis_care", "Crisis care by event (entered_clear, entered_ask, acknowledged, renewed, "
+            "resources_shown, text_services_shown, asked_yes, asked_no, left); counts only", ["event"], registry=r)
         self.event_latency = Histogram(
             "bansou_event_latency_seconds", "Seconds from storing a platform event to its final state",
             ["platform"], buckets=LATENCY_BUCKETS, registry=r)
@@ -81,6 +86,9 @@ class Metrics:
         self.turns.inc()
         for signal in outcome.signals:
             self.signals.labels(signal.kind).inc()
+        for effect in getattr(outcome, "effects", ()):
+            if effect.name == "crisis_event" and effect.args.get("event") in CRISIS_EVENTS:
+                self.crisis_care.labels(effect.args["event"]).inc()
 
     def set_inbox_counts(self, counts: dict[str, int]) -> None:
         for status in ("pending", "sending", "done", "failed", "ignored", "dead"):

@@ -47,6 +47,10 @@ def load_core(settings: Settings) -> tuple[Content, Any]:
 
     content = load_content(settings.content_dir)
     detector = load_detector(settings.content_dir)
+    unverified = content.crisis.book.unverified() if content.crisis else []
+    if unverified:  # content/README.md, "When the shipped lines were last checked"
+        log.warning("crisis resources not yet checked against their sources (verify_before_release)",
+                    extra={"count": len(unverified)})
     return content, detector
 
 

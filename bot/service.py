@@ -104,7 +104,7 @@ class Coach:
         if created and defaults.get("platform_meta"):
             user.platform_meta = dict(defaults["platform_meta"])
         view = UserView(language=user.language, consent_store_text=user.consent_store_text,
-                        crisis_paused=user.crisis_paused_at is not None, is_new=created)
+                        crisis_paused=user.crisis_paused_at is not None, is_new=created, timezone=user.timezone)
         result = step(content=self.content, convo=convo, inbound=inbound, signals=signals, user=view, now=now,
                       interpreters=self.interpreters)
         replies = list(result.replies)
@@ -122,7 +122,8 @@ class Coach:
         else:
             await repo.record_signals(session, user, signals, now=now)
             if inbound.kind == "text" and inbound.text:
-                await repo.store_message(session, user, text=inbound.text, direction="in", now=now)
+                await repo.store_message(session, user, text=inbound.text, direction="in", now=now,
+                                         platform_message_id=inbound.platform_message_id)
             await repo.save_convo(session, user.id, result.convo, now=now, exists=convo_saved)
             changes: dict[str, Any] = {}
             if inbound.kind in ("text", "choice", "command"):
@@ -155,8 +156,10 @@ class Coach:
                                     reflection=args.get("reflection"))
         elif name == "crisis_pause":
             user.crisis_paused_at = now
-        elif name == "resume":
+        elif name in ("resume", "crisis_end"):  # crisis_end: out of crisis care, reminders left as chosen
             user.crisis_paused_at = None
+        elif name == "crisis_event":
+            pass  # counted by /metrics from the outcome (bot/metrics.py)
         elif name == "deactivate":
             user.active = False
         elif name == "export_data":

@@ -56,6 +56,8 @@ class Inbound:
 
     ``choice`` carries the postback value of a tapped button (see ``bot.engine.choice_value``).
     ``command`` carries a command name an adapter recognised itself (e.g. Slack's ``/coach checkin``).
+    ``platform_message_id`` is the platform's id of a text message (LINE's message id), kept with
+    the text when it is kept, so that unsending it on the platform can delete it here too.
     """
 
     user: UserKey
@@ -66,6 +68,7 @@ class Inbound:
     command: str | None = None
     event_id: str | None = None
     lang_hint: str | None = None
+    platform_message_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

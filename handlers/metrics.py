@@ -2,7 +2,7 @@
 
 With ``METRICS_TOKEN`` set, a scrape must send ``Authorization: Bearer <METRICS_TOKEN>`` (401
 otherwise). Without it the endpoint stays open (a fresh install on a laptop) but leaves out what
-says something about people: the count of crisis signals."""
+says something about people: how often crisis came up (signals and crisis care)."""
 from __future__ import annotations
 
 import hmac
@@ -35,6 +35,8 @@ def metrics_route(runtime: Runtime) -> Route:
         if up:
             try:
                 await read_reminder_statuses(runtime)
+                for hook in runtime.extras.get("metrics_scrape_hooks", ()):  # e.g. LINE's quota gauges
+                    await hook(runtime)
             except Exception:  # noqa: BLE001
                 metrics.database_up.set(0)
         body = metrics.render()
@@ -49,9 +51,14 @@ def bearer_ok(header: str | None, token: str) -> bool:
 
 
 PRIVATE_LABELS = (b'kind="crisis"',)
+PRIVATE_METRICS = (b"bansou_crisis_care",)
 
 
 def without_private_series(body: bytes) -> bytes:
-    """The exposition without the samples that count crises (shown only to an authorised scraper)."""
-    return b"".join(line for line in body.splitlines(keepends=True)
-                    if not any(label in line for label in PRIVATE_LABELS))
+    """The exposition without what counts crises: the crisis signal samples and the crisis care
+    metric (shown only to an authorised scraper)."""
+    def private(line: bytes) -> bool:
+        name = line[7:] if line.startswith((b"# HELP ", b"# TYPE ")) else line
+        return any(label in line for label in PRIVATE_LABELS) or name.startswith(PRIVATE_METRICS)
+
+    return b"".join(line for line in body.splitlines(keepends=True) if not private(line))

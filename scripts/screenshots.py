@@ -149,7 +149,7 @@ def shoot(base: str, database_url: str, out_dir: Path, chromium: str) -> list[Pa
             page = ctx.new_page()
             page.goto(base + "/")
             page.wait_for_selector("body[data-ready=true]")
-            page.fill("#composer-input", "もう消えたい。何もかも疲れた。")
+            page.fill("#composer-input", "もう死にたい。何もかも疲れた。")
             page.keyboard.press("Enter")
             page.wait_for_selector(".crisis-panel")
             page.mouse.move(0, 0)

@@ -86,10 +86,35 @@ class FakeLineApi:
         self._failures: dict[str, deque[Failure]] = {}
         self._lock = threading.Lock()
         self.url = ""
+        # Rich menus, aliases, the default menu and per-user links, as LINE keeps them.
+        self.richmenus: dict[str, dict[str, Any]] = {}
+        self.richmenu_images: dict[str, bytes] = {}
+        self.aliases: dict[str, str] = {}
+        self.default_richmenu: str | None = None
+        self.user_richmenus: dict[str, str] = {}
+        self.loading: list[dict[str, Any]] = []  # showLoadingAnimation bodies, in order
+        # Message quota: ``quota`` None means "none" (no limit); pushes add to ``quota_used``.
+        self.quota: int | None = None
+        self.quota_used = 0
         self.app = Starlette(routes=[
             Route("/v2/bot/message/reply", self._reply, methods=["POST"]),
             Route("/v2/bot/message/push", self._push, methods=["POST"]),
             Route("/v2/bot/profile/{user_id}", self._profile, methods=["GET"]),
+            Route("/v2/bot/chat/loading/start", self._loading, methods=["POST"]),
+            Route("/v2/bot/message/quota", self._quota, methods=["GET"]),
+            Route("/v2/bot/message/quota/consumption", self._quota_consumption, methods=["GET"]),
+            Route("/v2/bot/richmenu", self._create_richmenu, methods=["POST"]),
+            Route("/v2/bot/richmenu/list", self._list_richmenus, methods=["GET"]),
+            Route("/v2/bot/richmenu/bulk/link", self._bulk_link, methods=["POST"]),
+            Route("/v2/bot/richmenu/alias", self._create_alias, methods=["POST"]),
+            Route("/v2/bot/richmenu/alias/list", self._list_aliases, methods=["GET"]),
+            Route("/v2/bot/richmenu/alias/{alias_id}", self._alias, methods=["GET", "POST", "DELETE"]),
+            Route("/v2/bot/richmenu/{menu_id}/content", self._richmenu_image, methods=["POST"]),
+            Route("/v2/bot/richmenu/{menu_id}", self._richmenu, methods=["GET", "DELETE"]),
+            Route("/v2/bot/user/all/richmenu/{menu_id}", self._set_default, methods=["POST"]),
+            Route("/v2/bot/user/all/richmenu", self._default, methods=["GET", "DELETE"]),
+            Route("/v2/bot/user/{user_id}/richmenu/{menu_id}", self._link, methods=["POST"]),
+            Route("/v2/bot/user/{user_id}/richmenu", self._user_menu, methods=["GET", "DELETE"]),
         ])
 
     # ---- scripting --------------------------------------------------------
@@ -107,6 +132,11 @@ class FakeLineApi:
         with self._lock:
             self.token_owner[token] = chat_id
         return token
+
+    def changes(self) -> list[str]:
+        """Every request that changed something on LINE's side (not GETs), as "METHOD path"."""
+        with self._lock:
+            return [f"{r.method} {r.path}" for r in self.requests if r.method != "GET" and 200 <= r.status < 300]
 
     def sent_to(self, chat_id: str) -> list[Sent]:
         """Every accepted request for ``chat_id``: pushes to it and replies with its tokens."""
@@ -128,7 +158,10 @@ class FakeLineApi:
     # ---- handlers ---------------------------------------------------------
     async def _record(self, request: Request, endpoint: str) -> tuple[Recorded, Response | None]:
         raw = await request.body()
-        body = json.loads(raw) if raw else None
+        if raw and "json" in request.headers.get("content-type", ""):
+            body = json.loads(raw)
+        else:
+            body = raw or None
         rec = Recorded(request.method, request.url.path, dict(request.headers), body)
         with self._lock:
             self.requests.append(rec)
@@ -183,6 +216,7 @@ class FakeLineApi:
             if key:
                 self.accepted_retry_keys.add(key)
             self.sent.append(Sent("push", rec.body["to"], None, key, rec.body["messages"]))
+            self.quota_used += 1  # LINE counts a push once per recipient, whatever it holds
         if rec.after is not None:
             return rec.after
         return self._answer(rec, 200, {"sentMessages": [{"id": str(uuid.uuid4().int)[:18]} for _ in rec.body["messages"]]})
@@ -196,6 +230,175 @@ class FakeLineApi:
         if profile is None:
             return self._answer(rec, 404, {"message": "Not found"})
         return self._answer(rec, 200, {"userId": user_id, "displayName": "Test user", **profile})
+
+    async def _loading(self, request: Request) -> Response:
+        rec, early = await self._record(request, "loading")
+        if early is not None:
+            return early
+        with self._lock:
+            self.loading.append(rec.body)
+        return self._answer(rec, 202, {})
+
+    async def _quota(self, request: Request) -> Response:
+        rec, early = await self._record(request, "quota")
+        if early is not None:
+            return early
+        if self.quota is None:
+            return self._answer(rec, 200, {"type": "none"})
+        return self._answer(rec, 200, {"type": "limited", "value": self.quota})
+
+    async def _quota_consumption(self, request: Request) -> Response:
+        rec, early = await self._record(request, "quota")
+        if early is not None:
+            return early
+        return self._answer(rec, 200, {"totalUsage": self.quota_used})
+
+    async def _create_richmenu(self, request: Request) -> Response:
+        rec, early = await self._record(request, "richmenu")
+        if early is not None:
+            return early
+        menu_id = "richmenu-" + uuid.uuid4().hex
+        with self._lock:
+            self.richmenus[menu_id] = rec.body
+        return self._answer(rec, 200, {"richMenuId": menu_id})
+
+    def _menu_response(self, menu_id: str) -> dict[str, Any]:
+        return {"richMenuId": menu_id, **self.richmenus[menu_id]}
+
+    async def _list_richmenus(self, request: Request) -> Response:
+        rec, early = await self._record(request, "richmenu")
+        if early is not None:
+            return early
+        return self._answer(rec, 200, {"richmenus": [self._menu_response(m) for m in self.richmenus]})
+
+    async def _richmenu(self, request: Request) -> Response:
+        rec, early = await self._record(request, "richmenu")
+        if early is not None:
+            return early
+        menu_id = request.path_params["menu_id"]
+        if menu_id not in self.richmenus:
+            return self._answer(rec, 404, {"message": "Not found"})
+        if request.method == "GET":
+            return self._answer(rec, 200, self._menu_response(menu_id))
+        with self._lock:
+            self.richmenus.pop(menu_id)
+            self.richmenu_images.pop(menu_id, None)
+            self.aliases = {a: m for a, m in self.aliases.items() if m != menu_id}
+            if self.default_richmenu == menu_id:
+                self.default_richmenu = None
+            self.user_richmenus = {u: m for u, m in self.user_richmenus.items() if m != menu_id}
+        return self._answer(rec, 200, {})
+
+    async def _richmenu_image(self, request: Request) -> Response:
+        rec, early = await self._record(request, "richmenu_image")
+        if early is not None:
+            return early
+        menu_id = request.path_params["menu_id"]
+        if menu_id not in self.richmenus:
+            return self._answer(rec, 404, {"message": "Not found"})
+        if menu_id in self.richmenu_images:
+            return self._answer(rec, 400, {"message": "An image has already been uploaded to the richmenu"})
+        problem = _image_problem(rec.body or b"", request.headers.get("content-type", ""), self.richmenus[menu_id])
+        if problem:
+            with self._lock:
+                self.violations.append(f"POST {request.url.path}: {problem}")
+            return self._answer(rec, 400, {"message": problem})
+        with self._lock:
+            self.richmenu_images[menu_id] = rec.body
+        return self._answer(rec, 200, {})
+
+    async def _create_alias(self, request: Request) -> Response:
+        rec, early = await self._record(request, "alias")
+        if early is not None:
+            return early
+        alias, menu_id = rec.body["richMenuAliasId"], rec.body["richMenuId"]
+        if alias in self.aliases:
+            return self._answer(rec, 400, {"message": "conflict richmenu alias id"})
+        if menu_id not in self.richmenus or menu_id not in self.richmenu_images:
+            return self._answer(rec, 400, {"message": "richmenu not found or has no image"})
+        with self._lock:
+            self.aliases[alias] = menu_id
+        return self._answer(rec, 200, {})
+
+    async def _list_aliases(self, request: Request) -> Response:
+        rec, early = await self._record(request, "alias")
+        if early is not None:
+            return early
+        return self._answer(rec, 200, {"aliases": [{"richMenuAliasId": a, "richMenuId": m}
+                                                   for a, m in self.aliases.items()]})
+
+    async def _alias(self, request: Request) -> Response:
+        rec, early = await self._record(request, "alias")
+        if early is not None:
+            return early
+        alias = request.path_params["alias_id"]
+        if alias not in self.aliases:
+            return self._answer(rec, 404, {"message": "Not found"})
+        if request.method == "GET":
+            return self._answer(rec, 200, {"richMenuAliasId": alias, "richMenuId": self.aliases[alias]})
+        with self._lock:
+            if request.method == "DELETE":
+                self.aliases.pop(alias)
+            else:
+                self.aliases[alias] = rec.body["richMenuId"]
+        return self._answer(rec, 200, {})
+
+    async def _set_default(self, request: Request) -> Response:
+        rec, early = await self._record(request, "default")
+        if early is not None:
+            return early
+        menu_id = request.path_params["menu_id"]
+        if menu_id not in self.richmenu_images:
+            return self._answer(rec, 400, {"message": "must upload richmenu image before applying it to user"})
+        self.default_richmenu = menu_id
+        return self._answer(rec, 200, {})
+
+    async def _default(self, request: Request) -> Response:
+        rec, early = await self._record(request, "default")
+        if early is not None:
+            return early
+        if request.method == "DELETE":
+            self.default_richmenu = None
+            return self._answer(rec, 200, {})
+        if self.default_richmenu is None:
+            return self._answer(rec, 404, {"message": "no default richmenu"})
+        return self._answer(rec, 200, {"richMenuId": self.default_richmenu})
+
+    async def _link(self, request: Request) -> Response:
+        rec, early = await self._record(request, "link")
+        if early is not None:
+            return early
+        menu_id = request.path_params["menu_id"]
+        if menu_id not in self.richmenu_images:
+            return self._answer(rec, 400, {"message": "must upload richmenu image before applying it to user"})
+        with self._lock:
+            self.user_richmenus[request.path_params["user_id"]] = menu_id
+        return self._answer(rec, 200, {})
+
+    async def _bulk_link(self, request: Request) -> Response:
+        rec, early = await self._record(request, "link")
+        if early is not None:
+            return early
+        menu_id = rec.body["richMenuId"]
+        if menu_id not in self.richmenu_images:
+            return self._answer(rec, 400, {"message": "must upload richmenu image before applying it to user"})
+        with self._lock:
+            for user_id in rec.body["userIds"]:
+                self.user_richmenus[user_id] = menu_id
+        return self._answer(rec, 202, {})
+
+    async def _user_menu(self, request: Request) -> Response:
+        rec, early = await self._record(request, "link")
+        if early is not None:
+            return early
+        user_id = request.path_params["user_id"]
+        if request.method == "DELETE":
+            self.user_richmenus.pop(user_id, None)
+            return self._answer(rec, 200, {})
+        menu_id = self.user_richmenus.get(user_id) or self.default_richmenu
+        if menu_id is None:
+            return self._answer(rec, 404, {"message": "the user has no richmenu"})
+        return self._answer(rec, 200, {"richMenuId": menu_id})
 
     # ---- running ----------------------------------------------------------
     def _server(self) -> uvicorn.Server:
@@ -235,6 +438,29 @@ class FakeLineApi:
             thread.join(timeout=5)
 
         return stop
+
+
+def _image_problem(image: bytes, content_type: str, menu: dict[str, Any]) -> str | None:
+    """What LINE would refuse in a rich menu image: not PNG/JPEG, over 1 MB, or not the menu's size."""
+    import io
+
+    from PIL import Image
+
+    if content_type.split(";")[0].strip() not in ("image/png", "image/jpeg"):
+        return f"Content-Type {content_type!r} is not image/png or image/jpeg"
+    if len(image) > 1024 * 1024:
+        return f"image is {len(image)} bytes (max 1 MB)"
+    try:
+        with Image.open(io.BytesIO(image)) as img:
+            size, fmt = img.size, img.format
+    except Exception:  # noqa: BLE001
+        return "image cannot be read"
+    if fmt.lower() not in content_type:
+        return f"image is {fmt}, sent as {content_type}"
+    want = (menu["size"]["width"], menu["size"]["height"])
+    if size != want:
+        return f"image is {size[0]}x{size[1]}, the rich menu is {want[0]}x{want[1]}"
+    return None
 
 
 # ---- the LINE platform's side of a webhook ----------------------------------------------------
@@ -307,6 +533,13 @@ def postback_event(user_id: str, data: str, *, reply_token: str | None, **kw) ->
 def follow_event(user_id: str, *, reply_token: str, unblocked: bool = False, **kw) -> dict[str, Any]:
     event = _base("follow", user_source(user_id), **kw)
     event.update(replyToken=reply_token, follow={"isUnblocked": unblocked})
+    return event
+
+
+def unsend_event(user_id: str, message_id: str, **kw) -> dict[str, Any]:
+    """The user took back a message they sent (no reply token)."""
+    event = _base("unsend", user_source(user_id), **kw)
+    event["unsend"] = {"messageId": message_id}
     return event
 
 

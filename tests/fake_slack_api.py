@@ -39,6 +39,11 @@ class FakeSlackApi:
     failures: dict[str, list[tuple[int, dict[str, Any], dict[str, str]]]] = field(default_factory=dict)
     socket_envelopes: asyncio.Queue | None = None
     socket_acks: list[dict[str, Any]] = field(default_factory=list)
+    # oauth.v2.access: what an install answers (None: a plain workspace install), and token rotation.
+    install_answer: dict[str, Any] | None = None
+    token_lifetime: int = 43200
+    refresh_tokens: dict[str, str] = field(default_factory=dict)  # refresh token -> bot token it replaced
+    rotations: int = 0
     _ts: Any = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     port: int = 0
@@ -113,6 +118,10 @@ class FakeSlackApi:
                     "message": {"text": p.get("text")}}
         if method == "views.publish":
             return {"ok": True, "view": {"id": "V1", **(p.get("view") or {})}}
+        if method == "views.open":
+            if not p.get("trigger_id"):
+                return {"ok": False, "error": "invalid_trigger_id"}
+            return {"ok": True, "view": {"id": f"VMODAL{next(self._ts)}", "hash": "h1", **(p.get("view") or {})}}
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": "D" + str(p.get("users", "")).lstrip("UW")}}
         if method == "users.info":
@@ -120,6 +129,16 @@ class FakeSlackApi:
             if user is None:
                 return {"ok": False, "error": "user_not_found"}
             return {"ok": True, "user": {"id": p.get("user"), **user}}
+        if method == "oauth.v2.access" and p.get("grant_type") == "refresh_token":
+            if not str(p.get("refresh_token", "")).startswith("xoxe-"):
+                return {"ok": False, "error": "invalid_refresh_token"}
+            self.rotations += 1
+            return {"ok": True, "app_id": "A0001", "token_type": "bot", "scope": "chat:write,commands",
+                    "access_token": f"xoxe.xoxb-rotated-{self.rotations}", "refresh_token": f"xoxe-1-r{self.rotations}",
+                    "expires_in": self.token_lifetime, "bot_user_id": "UBOT2",
+                    "team": {"id": "T0NEW", "name": "New Team"}, "enterprise": None, "is_enterprise_install": False}
+        if method == "oauth.v2.access" and self.install_answer is not None:
+            return {"ok": True, **self.install_answer}
         if method == "oauth.v2.access":
             return {"ok": True, "app_id": "A0001", "authed_user": {"id": "UINSTALLER"}, "scope": "chat:write,commands",
                     "token_type": "bot", "access_token": "xoxb-installed-token", "bot_user_id": "UBOT2",
@@ -263,6 +282,17 @@ class SlackHarness:
             payload["message"] = {"type": "message", "ts": message_ts, "text": "...",
                                   **({"thread_ts": thread_ts} if thread_ts else {})}
             payload["response_url"] = "https://hooks.slack.com/actions/T0001/1/abc"
+        return await self.post_form({"payload": json.dumps(payload)}, **kw)
+
+    async def submit_view(self, user: str, view: dict[str, Any], values: dict[str, Any], *, team_id: str = TEAM,
+                          view_id: str = "VMODAL1", **kw):
+        """A ``view_submission`` of ``view`` (as views.open showed it) with ``state.values``."""
+        payload = {"type": "view_submission", "team": {"id": team_id, "domain": "ex"},
+                   "user": {"id": user, "team_id": team_id}, "api_app_id": "A0001", "token": "legacy",
+                   "trigger_id": f"trig.{time.time():.6f}",
+                   "view": {**view, "id": view_id, "team_id": team_id, "hash": f"h.{time.time():.6f}",
+                            "state": {"values": values}, "app_id": "A0001", "bot_id": "BBOT"},
+                   "is_enterprise_install": False, "enterprise": None}
         return await self.post_form({"payload": json.dumps(payload)}, **kw)
 
     async def process(self) -> int:

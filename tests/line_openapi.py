@@ -22,6 +22,7 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 from handlers.line.messages import line_length
 
 LINE_HOST = "https://api.line.me"
+DATA_HOST = "https://api-data.line.me"  # the blob endpoints (rich menu images, content)
 WEBHOOK_HOST = "https://example.com"
 # LINE limits documented at developers.line.biz but not in messaging-api.yml.
 TEXT_MAX = 5000
@@ -90,7 +91,8 @@ class LineSpec:
                        query: Mapping[str, str] | None = None) -> list[str]:
         """Everything wrong with one request to the Messaging API (empty when LINE would accept it)."""
         hdrs = Headers(list(headers.items()))
-        request = SpecRequest(host_url=LINE_HOST, path=path, method=method.lower(), body=body,
+        host = DATA_HOST if path.endswith("/content") else LINE_HOST
+        request = SpecRequest(host_url=host, path=path, method=method.lower(), body=body,
                               content_type=(hdrs.get("Content-Type") or "").lower(),
                               parameters=RequestParameters(query=ImmutableMultiDict(list((query or {}).items())),
                                                            header=hdrs))
@@ -108,12 +110,46 @@ class LineSpec:
             data = json.loads(body)
             for i, message in enumerate(data.get("messages") or []):
                 errors.extend(self._messages.errors("Message", message, f"messages[{i}]"))
+                if isinstance(message, dict) and message.get("type") == "flex":
+                    errors.extend(self._flex_errors("FlexContainer", message.get("contents"), f"messages[{i}].contents"))
                 items = ((message.get("quickReply") or {}).get("items")) or [] if isinstance(message, dict) else []
                 for j, item in enumerate(items):
                     errors.extend(self._messages.errors("Action", (item or {}).get("action"),
                                                         f"messages[{i}].quickReply.items[{j}].action"))
             if not errors:
                 errors.extend(_message_limits(data))
+        if body and method.upper() == "POST" and path == "/v2/bot/richmenu":
+            data = json.loads(body)
+            for i, area in enumerate(data.get("areas") or []):
+                action = (area or {}).get("action")
+                errors.extend(self._messages.errors("Action", action, f"areas[{i}].action"))
+                label = (action or {}).get("label") or ""
+                if line_length(label) > QUICK_REPLY_LABEL_MAX:
+                    errors.append(f"areas[{i}].action.label {label!r} is longer than 20 characters")
+                bounds = (area or {}).get("bounds") or {}
+                size = data.get("size") or {}
+                if bounds.get("x", 0) + bounds.get("width", 0) > size.get("width", 0) or \
+                        bounds.get("y", 0) + bounds.get("height", 0) > size.get("height", 0):
+                    errors.append(f"areas[{i}].bounds fall outside the {size} image")
+        return errors
+
+    def _flex_errors(self, base: str, value: Any, where: str) -> list[str]:
+        """A Flex container or component checked against the schema its ``type`` names, all the way
+        down (the discriminator is not followed inside a message by the plain schema check)."""
+        errors = self._messages.errors(base, value, where)
+        if errors or not isinstance(value, dict):
+            return errors
+        kind = value.get("type")
+        if kind == "carousel":
+            for j, bubble in enumerate(value.get("contents") or []):
+                errors.extend(self._flex_errors("FlexContainer", bubble, f"{where}.contents[{j}]"))
+        elif kind == "bubble":
+            for part in ("header", "hero", "body", "footer"):
+                if part in value:
+                    errors.extend(self._flex_errors("FlexComponent", value[part], f"{where}.{part}"))
+        elif kind == "box":
+            for j, child in enumerate(value.get("contents") or []):
+                errors.extend(self._flex_errors("FlexComponent", child, f"{where}.contents[{j}]"))
         return errors
 
     def webhook_errors(self, body: bytes) -> list[str]:

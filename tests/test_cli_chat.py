@@ -63,4 +63,4 @@ def test_crisis_in_chat_gets_the_safety_reply(env):
     out = chat(["死にたい"], env=env, lang="ja")
     assert out[0]["signals"][0]["kind"] == "crisis"
     assert "0120-279-338" in out[0]["replies"][0]["text"]
-    assert out[0]["state"] == "idle"
+    assert out[0]["state"] == "crisis_care:listening"

@@ -90,14 +90,20 @@ async def test_with_consent_words_and_evidence_are_kept(runtime):
     assert await count(runtime, StoredMessage) > 0
 
 
-async def test_crisis_pauses_until_the_user_resumes(runtime):
+async def test_crisis_pauses_until_the_user_leaves_care(runtime):
     await onboard(runtime, keep_words=False)
     out = await say(runtime, "I want to disappear")
-    assert out.replies[0].style == "crisis" and out.state == "idle"
+    assert out.state == "crisis_care:asked" and "crisis.ask.question" in [r.message_id for r in out.replies]
     async with runtime.db.session() as s:
         user = await repo.get_user(s, ME)
         assert user.crisis_paused_at == runtime.clock()
-    await say(runtime, "resume")
+    out = await say(runtime, "resume")  # asks how they are before anything resumes
+    assert out.state == "crisis_care:leaving"
+    async with runtime.db.session() as s:
+        assert (await repo.get_user(s, ME)).crisis_paused_at is not None
+    await say(runtime, "I'm ok")
+    out = await say(runtime, "Send nothing for now")
+    assert out.state == "idle"
     async with runtime.db.session() as s:
         assert (await repo.get_user(s, ME)).crisis_paused_at is None
 

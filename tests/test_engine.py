@@ -105,13 +105,12 @@ def test_an_abandoned_flow_expires_after_its_timeout():
 def test_crisis_overrides_any_flow_and_pauses():
     chat = EngineChat(lang="ja")
     chat.send("チェックイン")
-    chat.send("もう消えたい")
-    assert chat.state == "idle"
-    assert chat.ids == ["crisis.reply"]
-    assert chat.replies[0].style == "crisis"
-    assert "0120-279-338" in chat.texts[0] and "0570-064-556" in chat.texts[0] and "988" in chat.texts[0]
-    assert chat.effect_names() == ["crisis_pause"]
-    assert chat.choices == []  # no coaching flow continues
+    chat.send("もう死にたい")
+    assert chat.state == "crisis_care:listening"
+    assert chat.replies[0].style == "crisis" and chat.ids[0] == "crisis.panel.intro"
+    assert "0120-279-338" in chat.texts[0] and "0570-064-556" in chat.texts[0] and "988" not in chat.texts[0]
+    assert "crisis_pause" in chat.effect_names()
+    assert not any(c.value.startswith(("go:", "c:checkin")) for c in chat.choices)  # no coaching flow continues
 
 
 def test_figurative_dying_is_not_a_crisis():

@@ -134,7 +134,8 @@ async def test_a_returning_follower_keeps_the_language_they_chose(line, fake):
     await line.post(unfollow_event(sora))
     await line.post(follow_event(sora, reply_token=fake.issue_reply_token(sora), unblocked=True))
     await fake.wait_for(lambda: len(fake.sent_to(sora)) == 3)
-    assert fake.sent_to(sora)[2].texts[0] == says(line, "onboarding.welcome", "ja")
+    # welcomed back in the language they chose, not onboarded a second time
+    assert fake.sent_to(sora)[2].texts == [says(line, "line.welcome_back", "ja")]
     assert sum(r.path.startswith("/v2/bot/profile/") for r in fake.requests) == 1
 
 

@@ -127,14 +127,14 @@ def test_the_operator_cli_migrates_an_empty_database(empty_database_url, tmp_pat
     assert again.returncode == 0, again.stderr
 
 
-async def test_0005_moves_slack_users_and_their_inbox_rows_to_their_workspace(empty_database_url):
+async def test_0006_moves_slack_users_and_their_inbox_rows_to_their_workspace(empty_database_url):
     """Issue 17 (1): Slack rows keyed by user id alone become (enterprise or team, user)."""
     import json
 
     import sqlalchemy as sa
 
     url = empty_database_url
-    await upgrade(url, "0004")
+    await upgrade(url, "0005")
     engine = make_engine(url)
     try:
         async with engine.begin() as conn:

@@ -265,9 +265,45 @@ async def test_crisis_pauses_everything_until_resume(world, clock):
     assert world.sender.to("U-sora") == []
     assert {r.reason for r in await world.rows(sora)} == {"crisis pause"}
 
-    await world.say(sora, "resume")
-    await world.run(until=clock.now + timedelta(days=1, hours=2), step=timedelta(hours=1))
-    assert len(world.sender.to("U-sora")) == 1  # the next 9:00 after resuming, nothing for the gap
+    # "resume" in crisis care asks how they are first: nothing comes back yet.
+    out = await world.say(sora, "resume")
+    assert out.state == "crisis_care:leaving" and [r.message_id for r in out.replies] == ["crisis.leave.how"]
+    await world.run(until=clock.now + timedelta(days=1), step=timedelta(hours=1))
+    assert world.sender.to("U-sora") == []
+    await world.say(sora, "I'm ok now")
+    out = await world.tap(sora, "c:crisis_care:back:reminders")
+    assert out.state == "idle"
+    left_at = clock.now
+    await world.run(until=clock.now + timedelta(days=2, hours=2), step=timedelta(hours=1))
+    sent = world.sender.to("U-sora")
+    # The first message after crisis care is the soft check-in, the next day; then the 9:00 reminders.
+    assert sent[0].reply.message_id == "crisis.followup"
+    assert timedelta(hours=20) <= sent[0].at - left_at <= timedelta(hours=26)
+    assert [c.value for c in sent[0].reply.choices] == ["crisis:talk", "crisis:fine"]
+    assert all(s.reply.message_id.startswith("nudge.") for s in sent[1:]) and len(sent) >= 2
+    assert all(s.at > sent[0].at for s in sent[1:])
+
+
+@pytest.mark.parametrize("how, expected", [("checkin_only", ["crisis.followup"]), ("quiet", [])])
+async def test_leaving_crisis_care_without_reminders(world, clock, how, expected):
+    """With their yes, one gentle check-in the next day and nothing more; or nothing at all."""
+    mio = UserKey("line", f"U-mio-{how}")
+    await world.meet(mio, lang="ja")
+    await world.say(mio, "毎朝9時にリマインド")
+    await world.say(mio, "もう死にたい")
+    out = await world.say(mio, "ごめん、大丈夫。ちょっと疲れてただけ")
+    assert [r.message_id for r in out.replies] == ["crisis.care.no_apology", "crisis.leave.how"]
+    await world.tap(mio, "c:crisis_care:leaving:calmer")
+    out = await world.tap(mio, f"c:crisis_care:back:{how}")
+    assert out.state == "idle"
+    async with world.runtime.db.session() as s:
+        assert (await repo.get_user(s, mio)).crisis_paused_at is None
+    await world.run(until=clock.now + timedelta(days=6), step=timedelta(hours=1))
+    assert [x.reply.message_id for x in world.sender.to(mio.user_id)] == expected
+    if expected:  # the check-in's answer is care, never a coaching menu
+        out = await world.tap(mio, "crisis:talk")
+        assert out.state == "crisis_care:listening"
+        assert not any(c.value.startswith(("go:", "c:menu")) for r in out.replies for c in r.choices)
 
 
 def _followup(due_at):

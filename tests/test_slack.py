@@ -206,18 +206,18 @@ async def test_coach_in_our_dm_acks_with_an_empty_body(slack):
     assert "menu" in slack.texts(slack.posts()[-1]).lower()
 
 
-async def test_coach_checkin_goes_straight_to_the_check_in(slack):
+async def test_coach_checkin_opens_the_modal_and_coach_settings_goes_straight_to_settings(slack):
     await slack.slash("UBEN", "checkin", trigger_id="555.1")
     await slack.process()
-    values = [b["value"] for b in slack.buttons(slack.posts()[-1])]
-    assert "c:checkin:energy:3" in values
+    [opened] = slack.api.calls_to("views.open")  # the check-in modal (tests/test_slack_modal.py)
+    assert opened.params["trigger_id"] == "555.1" and slack.posts() == []
     await slack.slash("UBEN", "settings", trigger_id="555.2")
     await slack.process()
     assert any(v.startswith("c:settings:choose:") for v in (b["value"] for b in slack.buttons(slack.posts()[-1])))
 
 
 async def test_a_whole_check_in_by_buttons_saves_scores_and_refreshes_app_home(slack):
-    await slack.slash("UBEN", "checkin", trigger_id="600.1")
+    await slack.post_event(dm("UBEN", "check-in"), event_id="Ev-ci")  # the check-in in the DM, by buttons
     await slack.process()
     for i, value in enumerate(["c:checkin:energy:4", "c:checkin:boundaries:2", "c:checkin:client_respect:3",
                                "c:checkin:reflection:skip", "c:checkin:question:done"]):

@@ -486,3 +486,37 @@ async def test_a_chosen_reminder_reaches_the_web_page_and_its_buttons_answer_it(
     answered = await v.taps("Done")
     assert answered["replies"] and answered["state"] == "idle"
     assert (await web.get(f"/api/messages?after={got[0]['id']}")).json()["messages"] == []
+
+
+async def test_the_visitors_time_zone_comes_from_the_browser_is_validated_and_a_chosen_one_sticks(web, runtime):
+    v = Visitor(web)
+    r = await web.post("/api/timezone", json={"timezone": "Europe/London"}, headers=JSON)
+    assert r.status_code == 409  # no visitor yet: nothing to store it on
+    await v.start("en")
+    session = (await web.get("/api/session")).json()
+    assert session["timezone"] == runtime.settings.default_timezone and session["timezone_chosen"] is False
+
+    # The browser's zone is stored, and reminders are planned in it (the user row is what the planner reads).
+    r = await web.post("/api/timezone", json={"timezone": "Europe/London"}, headers=JSON)
+    assert r.status_code == 200 and r.json() == {"timezone": "Europe/London", "timezone_chosen": False}
+    async with runtime.db.session() as s:
+        user = (await s.execute(select(User).where(User.platform == "web"))).scalar_one()
+        assert user.timezone == "Europe/London"
+
+    # A zone the visitor chose is kept: a later browser report (another laptop, a trip) does not override it.
+    r = await web.post("/api/timezone", json={"timezone": "America/New_York", "chosen": True}, headers=JSON)
+    assert r.json() == {"timezone": "America/New_York", "timezone_chosen": True}
+    r = await web.post("/api/timezone", json={"timezone": "Asia/Tokyo"}, headers=JSON)
+    assert r.json()["timezone"] == "America/New_York"
+    session = (await web.get("/api/session")).json()
+    assert session["timezone"] == "America/New_York" and session["timezone_chosen"] is True
+
+    # Anything that is not a real IANA area/location name is refused with a reason, and nothing changes.
+    for bad in ("Mars/Olympus", "../../etc/passwd", "", "x" * 100, 42, "Japan", "Europe/London\n"):
+        r = await web.post("/api/timezone", json={"timezone": bad, "chosen": True}, headers=JSON)
+        assert r.status_code == 400 and r.json()["error"], bad
+    r = await web.post("/api/timezone", json={"timezone": "Europe/Paris", "chosen": "yes"}, headers=JSON)
+    assert r.status_code == 400
+    r = await web.post("/api/timezone", json={"timezone": "Europe/Paris", "extra": 1}, headers=JSON)
+    assert r.status_code == 400
+    assert (await web.get("/api/session")).json()["timezone"] == "America/New_York"

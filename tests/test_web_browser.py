@@ -97,11 +97,14 @@ def browser():
 class Page:
     """A phone-sized tab that records every request and refuses any that leaves loopback."""
 
-    def __init__(self, browser, base: str, *, locale: str):
+    def __init__(self, browser, base: str, *, locale: str, timezone_id: str = "Asia/Tokyo"):
         self.base = base
         self.requests: list[str] = []
         self.outside: list[str] = []
-        self.ctx = browser.new_context(viewport={"width": 375, "height": 740}, locale=locale)
+        # The page reports the browser's time zone for reminders (and crisis lines by country): these
+        # visitors are in Japan unless a test says otherwise.
+        self.ctx = browser.new_context(viewport={"width": 375, "height": 740}, locale=locale,
+                                       timezone_id=timezone_id)
         self.ctx.route("**/*", self._route)
         self.ctx.on("request", lambda req: self.requests.append(req.url))
         self.page = self.ctx.new_page()
@@ -235,12 +238,13 @@ def test_a_visitor_checks_in_by_clicking_and_typing_in_a_real_browser(server, br
     assert page.get_by_role("tab", name="チャット").is_visible()
 
     # A second tab shares the identity but not the transcript (sessionStorage is per tab): it says
-    # welcome back and offers where to start.
+    # welcome back; the visitor is still in crisis care, so it offers no menu or check-in to start from.
     second = tab.ctx.new_page()
     second.goto(server + "/")
     second.wait_for_selector("body[data-ready=true]")
     assert "おかえりなさい" in second.locator("#log").inner_text()
-    assert second.locator("#log .choices .choice").count() == 2
+    assert second.locator("#log .choices .choice").count() == 0
+    assert not second.locator(".quick").is_visible()
 
     assert tab.outside == [], f"the page tried to reach beyond loopback: {tab.outside}"
     assert tab.console_errors == [], tab.console_errors

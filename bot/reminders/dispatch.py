@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, or_, select, update
 
 from bot.content import Content
+from bot.crisis import FLOW as CRISIS_FLOW, followup_choices
 from bot.delivery import Delivery, DeliveryError
 from bot.inbox import backoff_delay
 from bot.reminders.models import NudgeHistory, ReminderOutbox, ReminderPrefs
@@ -326,6 +327,12 @@ class Dispatcher:
             need_nudge = sorted({r.user_id for r in claimed if r.kind == "nudge" and not r.nudge_id})
             history, recent = await self._nudge_context(s, need_nudge, now)
         postponed, skipped, picked, jobs = [], [], [], []
+        # -- hook (LINE quota): a sender may hold pushes back for now; asked once per platform, per batch.
+        held: dict[str, str | None] = {}
+        for platform in {u.platform for u in users.values()}:
+            ask = getattr(self.runtime.senders.get(platform), "push_hold_reason", None)
+            held[platform] = await ask() if ask is not None else None
+        # -- end hook
         for row in claimed:
             user = users.get(row.user_id)
             if user is None:
@@ -335,6 +342,8 @@ class Dispatcher:
                               grace=self.grace)
             if decision.action == "send" and user.platform not in self.runtime.senders:
                 decision = Decision("skip", reason=f"no sender for platform {user.platform!r}")
+            if decision.action == "send" and held.get(user.platform):  # hook (LINE quota)
+                decision = Decision("skip", reason=held[user.platform])
             if decision.action == "postpone":
                 postponed.append({"b_id": row.id, "b_due": decision.until})
                 continue
@@ -420,8 +429,10 @@ class Dispatcher:
         elif row.kind == "followup":
             if row.message_id not in self.content.messages:
                 return None
+            choices = (followup_choices(self.content, lang) if row.flow == CRISIS_FLOW  # a check-in after crisis care
+                       else answer_choices(self.content, lang, row.id, row.flow))
             reply = Reply(text=self.content.text(row.message_id, lang, row.values or {}), message_id=row.message_id,
-                          choices=answer_choices(self.content, lang, row.id, row.flow))
+                          choices=choices)
         elif row.kind == "backoff":
             reply = Reply(text=self.content.text("reminders.backoff_question", lang),
                           message_id="reminders.backoff_question", choices=backoff_choices(self.content, lang))

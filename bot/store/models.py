@@ -120,13 +120,16 @@ class StoredMessage(Base):
     """Message text, kept only with consent and only for MESSAGE_RETENTION_DAYS."""
 
     __tablename__ = "stored_messages"
-    __table_args__ = (Index("ix_stored_messages_at", "at"),)
+    __table_args__ = (Index("ix_stored_messages_at", "at"),
+                      Index("ix_stored_messages_user_platform_id", "user_id", "platform_message_id"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     at: Mapped[datetime]
     direction: Mapped[str] = mapped_column(String(8))  # "in" | "out"
     text: Mapped[str] = mapped_column(Text)
+    # The platform's id of the message (migration 0006), so an unsend on LINE deletes it here too.
+    platform_message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class InboxEvent(Base):
@@ -159,7 +162,7 @@ class InboxEvent(Base):
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
     error: Mapped[str | None] = mapped_column(String(500), nullable=True)
     # When a delivery that keeps failing stops being retried (NULL: received_at + the horizon);
-    # past it the row is ``dead`` until ``bansou inbox retry`` (migration 0005).
+    # past it the row is ``dead`` until ``bansou inbox retry`` (migration 0006).
     retry_until: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
@@ -174,7 +177,7 @@ class NotifiedGroup(Base):
 
 
 class ReadinessProbe(Base):
-    """One row ``GET /readyz`` rewrites to prove the database takes writes (migration 0005)."""
+    """One row ``GET /readyz`` rewrites to prove the database takes writes (migration 0006)."""
 
     __tablename__ = "readiness_probe"
 

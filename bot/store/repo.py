@@ -155,9 +155,18 @@ async def save_checkin(session: AsyncSession, user: User, *, now: datetime, ener
     return row
 
 
-async def store_message(session: AsyncSession, user: User, *, text: str, direction: str, now: datetime) -> None:
+async def store_message(session: AsyncSession, user: User, *, text: str, direction: str, now: datetime,
+                        platform_message_id: str | None = None) -> None:
     if user.consent_store_text and text:
-        await session.execute(_INSERT_MESSAGE, {"user_id": user.id, "at": now, "direction": direction, "text": text})
+        await session.execute(_INSERT_MESSAGE, {"user_id": user.id, "at": now, "direction": direction, "text": text,
+                                                "platform_message_id": platform_message_id})
+
+
+async def delete_stored_message(session: AsyncSession, user_id: int, platform_message_id: str) -> int:
+    """Forget a kept message the user took back on their platform (LINE's unsend); how many went."""
+    result = await session.execute(delete(StoredMessage).where(
+        StoredMessage.user_id == user_id, StoredMessage.platform_message_id == platform_message_id))
+    return result.rowcount or 0
 
 
 async def checkins_since(session: AsyncSession, user_id: int, since: datetime) -> list[CheckIn]:

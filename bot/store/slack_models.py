@@ -38,7 +38,7 @@ class SlackTeam(Base):
 
 class SlackPulseRelease(Base):
     """A posted team pulse and who contributed to it, as keyed digests (never user ids), so a later
-    release whose contributors differ from it by too few people is held back (migration 0005)."""
+    release whose contributors differ from it by too few people is held back (migration 0006)."""
 
     __tablename__ = "slack_pulse_releases"
 

@@ -22,16 +22,26 @@ def line_api(runtime: Runtime) -> LineApi:
 
 
 def build_sender(runtime: Runtime) -> LineSender | None:
-    """A push sender for reminders, or None when LINE is off."""
+    """A push sender for reminders, or None when LINE is off (also installs the quota watch)."""
     if not runtime.settings.line_enabled:
         return None
-    return LineSender(line_api(runtime))
+    from handlers.line import quota
+
+    quota.install(runtime)
+    return LineSender(line_api(runtime), runtime=runtime)
 
 
 def build_channel(runtime: Runtime) -> Channel | None:
     """The LINE channel (webhook route, inbox processor), or None when LINE is off."""
     if not runtime.settings.line_enabled:
         return None
+    from handlers.line import quota
+    from handlers.line.richmenu import load_spec
+
+    # A broken rich menu file stops start-up like any broken content (the images are checked by setup).
+    load_spec(runtime.settings.content_dir, flows=set(runtime.content.flows),
+              commands=set(runtime.content.commands))
+    quota.install(runtime)
     api = line_api(runtime)
     ack_first = AckFirst()
     return Channel(name="line",

@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp.helpers import get_env_proxy_for_url
-from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration
+from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration, ShowLoadingAnimationRequest
 from linebot.v3.messaging.exceptions import ApiException
 from yarl import URL
 
@@ -36,6 +36,8 @@ log = logging.getLogger("bansou.line")
 
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=10.0)  # one object: a number is turned into one per request
 PROFILE_TIMEOUT = aiohttp.ClientTimeout(total=3.0)
+LOADING_TIMEOUT = aiohttp.ClientTimeout(total=3.0)
+LOADING_SECONDS = 20  # LINE hides the animation as soon as our reply arrives
 MONTHLY_LIMIT = "monthly limit"
 INVALID_REPLY_TOKEN = "invalid reply token"
 _PROGRESS_MAX = 10_000
@@ -175,6 +177,13 @@ class LineApi:
         # Requests of a multi-request send already accepted, by retry key, so a retry after a later
         # request failed does not send them again (the reply API has no retry key of its own).
         self._progress: OrderedDict[str, set[int]] = OrderedDict()
+        from handlers.line.richmenu_setup import MenuLinker
+
+        self.menus = MenuLinker(lambda: self.api)
+        self._loading: set[asyncio.Task] = set()
+        # The monthly quota as last fetched (handlers.line.quota), and pushes sent since then.
+        self.quota = None
+        self.pushed_since_quota = 0
 
     @property
     def api(self) -> AsyncMessagingApi:
@@ -184,6 +193,8 @@ class LineApi:
         return self._api
 
     async def close(self) -> None:
+        for task in list(self._loading):
+            task.cancel()
         client, self._client, self._api = self._client, None, None
         if client is not None:
             await client.close()
@@ -199,8 +210,24 @@ class LineApi:
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise DeliveryError(f"LINE reply: {type(exc).__name__}", retryable=True) from None
 
+    def show_loading(self, chat_id: str, *, seconds: int = LOADING_SECONDS) -> None:
+        """Start LINE's loading animation in a one-to-one chat, without waiting for it: it is a
+        courtesy while the reply is prepared, never a reason to hold the reply (or a transaction)."""
+        task = asyncio.create_task(self._show_loading(chat_id, seconds))
+        self._loading.add(task)
+        task.add_done_callback(self._loading.discard)
+
+    async def _show_loading(self, chat_id: str, seconds: int) -> None:
+        try:
+            await self.api.show_loading_animation(
+                ShowLoadingAnimationRequest(chatId=chat_id, loadingSeconds=seconds), _request_timeout=LOADING_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001 - a missing animation is harmless
+            log.info("LINE loading animation not shown", extra={"error": type(exc).__name__,
+                                                                "status": getattr(exc, "status", None)})
+
     async def push(self, to: str, messages: list[dict[str, Any]], *, retry_key: str) -> None:
         request = _WireBody({"to": to, "messages": messages})
+        self.pushed_since_quota += 1
         try:
             await _PUSH(self.api, request, x_line_retry_key=retry_key, _request_timeout=REQUEST_TIMEOUT)
         except ApiException as exc:
@@ -253,8 +280,17 @@ class LineSender:
 
     platform = "line"
 
-    def __init__(self, api: LineApi):
+    def __init__(self, api: LineApi, *, runtime=None):
         self.line = api
+        self.runtime = runtime
+
+    async def push_hold_reason(self) -> str | None:
+        """Why reminders should wait (the monthly quota is nearly used), or None."""
+        if self.runtime is None:
+            return None
+        from handlers.line.quota import current_hold
+
+        return await current_hold(self.runtime)
 
     async def send(self, delivery: Delivery, replies: Sequence[Reply]) -> None:
         messages = to_line_messages(replies)

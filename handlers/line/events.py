@@ -22,7 +22,7 @@ PLATFORM = "line"
 # Message types we cannot read; the engine answers them with a short note and keeps the flow.
 UNSUPPORTED_MESSAGES = frozenset({"sticker", "image", "video", "audio", "file", "location"})
 # Event types we act on, per source.
-USER_EVENTS = frozenset({"message", "postback", "follow", "unfollow"})
+USER_EVENTS = frozenset({"message", "postback", "follow", "unfollow", "unsend"})
 GROUP_EVENTS = frozenset({"message", "join"})
 
 
@@ -118,7 +118,7 @@ class Sorted:
 
 
 def sort_events(events: Iterable[dict[str, Any]]) -> Sorted:
-    """Pick the events we act on: user messages, postbacks, follows and unfollows; group and room
+    """Pick the events we act on: user messages, postbacks, follows, unfollows and unsends; group and room
     messages and joins (for the one-to-one notice). Standby-mode events belong to another module."""
     keep, skipped = [], []
     for event in events:
@@ -144,7 +144,9 @@ def to_inbound(event: dict[str, Any], *, received_at: datetime, event_id: str | 
     if etype == "message":
         message = _object(event.get("message"))
         if message.get("type") == "text" and isinstance(message.get("text"), str):
-            return Inbound(kind="text", text=message["text"], **common)
+            mid = message.get("id")
+            return Inbound(kind="text", text=message["text"], platform_message_id=mid if _usable_id(mid, longest=64) else None,
+                           **common)
         return Inbound(kind="unsupported", **common)
     if etype == "postback":
         data = _object(event.get("postback")).get("data")
@@ -156,6 +158,22 @@ def to_inbound(event: dict[str, Any], *, received_at: datetime, event_id: str | 
     if etype == "unfollow":
         return Inbound(kind="unfollow", **common)
     return None
+
+
+def unsent_message_id(event: dict[str, Any]) -> str | None:
+    """The id of the message an ``unsend`` event takes back, or None."""
+    mid = _object(event.get("unsend")).get("messageId")
+    return mid if _usable_id(mid, longest=64) else None
+
+
+def is_unblock(event: dict[str, Any]) -> bool:
+    """A ``follow`` from someone who had blocked us and now unblocked (not a first add)."""
+    return event.get("type") == "follow" and _object(event.get("follow")).get("isUnblocked") is True
+
+
+def postback_data(event: dict[str, Any]) -> str | None:
+    data = _object(event.get("postback")).get("data") if event.get("type") == "postback" else None
+    return data if isinstance(data, str) else None
 
 
 def _object(value: Any) -> dict[str, Any]:

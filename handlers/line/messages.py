@@ -11,6 +11,7 @@ from functools import lru_cache
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from bot.crisis import is_link
 from bot.types import Choice, Reply
 
 log = logging.getLogger("bansou.line")
@@ -106,7 +107,8 @@ def cut_label(label: str, limit: int = QUICK_REPLY_LABEL_MAX) -> str:
 
 
 def quick_reply_items(choices: Sequence[Choice]) -> list[dict[str, Any]]:
-    """Postback quick-reply buttons for ``choices`` (at most 13; ones LINE would refuse are left out).
+    """Quick-reply buttons for ``choices``: postbacks, or URI actions for links (at most 13; ones LINE
+    would refuse are left out).
 
     ``displayText`` makes the tapped label appear in the chat as the user's own message."""
     items: list[dict[str, Any]] = []
@@ -116,8 +118,11 @@ def quick_reply_items(choices: Sequence[Choice]) -> list[dict[str, Any]]:
             log.warning("choice left out of LINE quick reply", extra={"reason": "empty label or data too long"})
             continue
         display = _hard_cut(" ".join(choice.label.split()), DISPLAY_TEXT_MAX)[0]
-        items.append({"type": "action",
-                      "action": {"type": "postback", "label": label, "data": choice.value, "displayText": display}})
+        if is_link(choice.value):  # a support line: tapping calls it (tel:) or opens it
+            items.append({"type": "action", "action": {"type": "uri", "label": label, "uri": choice.value}})
+        else:
+            items.append({"type": "action",
+                          "action": {"type": "postback", "label": label, "data": choice.value, "displayText": display}})
         if len(items) == QUICK_REPLY_MAX_ITEMS:
             if len(choices) > QUICK_REPLY_MAX_ITEMS:
                 log.warning("LINE quick reply cut to 13 buttons", extra={"count": len(choices)})
@@ -125,13 +130,20 @@ def quick_reply_items(choices: Sequence[Choice]) -> list[dict[str, Any]]:
     return items
 
 
-def to_line_messages(replies: Iterable[Reply]) -> list[dict[str, Any]]:
-    """LINE text message objects for ``replies``, in order. The buttons of the last reply that has
-    any go on the very last message (LINE shows quick replies only on the latest message)."""
+def to_line_messages(replies: Iterable[Reply], rich_messages: dict[str, dict[str, Any]] | None = None
+                     ) -> list[dict[str, Any]]:
+    """LINE message objects for ``replies``, in order: text, or for reply ``i`` the finished message
+    ``rich_messages[str(i)]`` (a Flex card; keys are strings because they travel in JSON). The
+    buttons of the last reply that has any go on the very last message (LINE shows quick replies
+    only on the latest message)."""
     messages: list[dict[str, Any]] = []
     choices: tuple[Choice, ...] = ()
-    for reply in replies:
-        messages.extend({"type": "text", "text": chunk} for chunk in split_text(reply.text))
+    for index, reply in enumerate(replies):
+        rich = (rich_messages or {}).get(str(index))
+        if rich is not None:
+            messages.append(dict(rich))  # a Flex message standing for this reply (its text is the alt text)
+        else:
+            messages.extend({"type": "text", "text": chunk} for chunk in split_text(reply.text))
         if reply.choices:
             choices = reply.choices
     if messages and choices:

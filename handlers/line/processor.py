@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, time, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,11 +12,18 @@ from bot.runtime import Runtime
 from bot.store import repo
 from bot.store.models import InboxEvent, NotifiedGroup
 from bot.types import Reply, UserKey
+from handlers.line import flex
 from handlers.line.api import LineApi
-from handlers.line.events import PLATFORM, is_group, push_target, reply_token, route_key, to_inbound
+from handlers.line.events import (
+    PLATFORM, is_group, is_unblock, postback_data, push_target, reply_token, route_key, to_inbound, unsent_message_id,
+)
 from handlers.line.messages import to_line_messages
 
 log = logging.getLogger("bansou.line")
+CHECKIN_SAVED = "checkin.saved"             # the words that close a check-in (content/flows/checkin.yaml)
+CHECKIN_SUMMARY = "line.checkin_summary"    # the Flex card after them
+TREND_SUMMARY = "line.trend"
+WELCOME_BACK = "line.welcome_back"
 
 
 def route_context(event: dict) -> dict:
@@ -23,6 +31,9 @@ def route_context(event: dict) -> dict:
     event's ``reply_token``, free of quota) or "push" (to ``to``, with the retry key)."""
     token = reply_token(event)
     return {"send": "reply" if token else "push", "reply_token": token, "to": push_target(event)}
+
+
+TREND_VIEW = "view:trend"  # the rich menu's "my trend": answered here, as a Flex message
 
 
 class LineProcessor:
@@ -41,17 +52,83 @@ class LineProcessor:
             return None
         if is_group(payload):
             return await self._group_notice(session, payload, event)
+        etype = payload.get("type")
+        user_id = payload["source"]["userId"]
+        if etype in ("message", "postback"):
+            self.line.show_loading(user_id)  # one-to-one only (groups were answered above)
+        if etype == "unsend":
+            await self._unsend(session, payload)
+            return None
+        key = UserKey(PLATFORM, user_id)
         lang_hint = None
-        if payload.get("type") == "follow":
-            user_id = payload["source"]["userId"]
-            if await repo.get_user(session, UserKey(PLATFORM, user_id)) is None:
+        if etype == "follow":
+            user = await repo.get_user(session, key)
+            if user is not None and is_unblock(payload):
+                return await self._welcome_back(session, user, payload)
+            if user is None:
                 lang_hint = await self.line.profile_language(user_id)
+        if postback_data(payload) == TREND_VIEW:
+            user = await repo.get_user(session, key)
+            if user is not None:
+                return await self._trend(session, user, payload, event)
         inbound = to_inbound(payload, received_at=event.received_at, event_id=event.event_id, lang_hint=lang_hint)
         if inbound is None:
             return None
         outcome = await self.runtime.coach.handle(
             inbound, session=session, user_defaults={"timezone": self.runtime.settings.default_timezone})
-        return Parcel(replies=outcome.replies, context=route_context(payload))
+        replies = list(outcome.replies)
+        context = route_context(payload)
+        saved = next((e for e in outcome.effects if e.name == "save_checkin"), None)
+        if saved is not None and outcome.user_id is not None:
+            self._add_checkin_summary(replies, context, saved.args, outcome.language)
+        if outcome.user_id is not None and (etype == "follow" or any(e.name == "set_language" for e in outcome.effects)):
+            context["richmenu"] = outcome.language  # linked at delivery, outside the transaction
+        return Parcel(replies=replies, context=context)
+
+    def _text(self, lang: str):
+        content = self.runtime.content
+        return lambda mid, values=None: content.text(mid, lang, values)
+
+    def _add_checkin_summary(self, replies: list[Reply], context: dict, scores: dict, lang: str) -> None:
+        """Put a Flex card of the saved check-in right after the "saved" words."""
+        card = flex.checkin_summary({m: scores.get(m) for m in flex.METRICS}, text=self._text(lang))
+        after = next((i for i, r in enumerate(replies) if r.message_id == CHECKIN_SAVED), len(replies) - 1)
+        replies.insert(after + 1, Reply(text=card["altText"], message_id=CHECKIN_SUMMARY))
+        # Indices of replies after the insertion moved by one; none of them carries a card yet.
+        context["flex"] = {str(after + 1): card}
+
+    async def _trend(self, session: AsyncSession, user, payload: dict, event: InboxEvent) -> Parcel:
+        """The rich menu's "my trend": eight weeks of check-in averages as a Flex bar chart."""
+        from handlers.slack.home import TREND_WEEKS, week_start, weekly_trend, zone
+
+        now = event.received_at
+        tz = zone(user.timezone, self.runtime.settings.default_timezone)
+        since = datetime.combine(week_start(now, tz) - timedelta(weeks=TREND_WEEKS - 1), time(0), tz)
+        weeks = weekly_trend(await repo.checkins_since(session, user.id, since), now=now, tz=tz)
+        lang = user.language
+        text = self._text(lang)
+        card = flex.weekly_trend(weeks, text=text, week_label=lambda d: text(
+            "line.trend.week", {"date": f"{d.month}/{d.day}" if lang == "ja" else d.strftime("%b %-d")}))
+        await repo.update_user(session, user, {"last_message_at": now})
+        return Parcel(replies=[Reply(text=card["altText"], message_id=TREND_SUMMARY)],
+                      context={**route_context(payload), "flex": {"0": card}})
+
+    async def _welcome_back(self, session: AsyncSession, user, payload: dict) -> Parcel:
+        """An unblock: the person is already known, so no second onboarding; just a warm hello."""
+        await repo.update_user(session, user, {"active": True})
+        context = {**route_context(payload), "richmenu": user.language}
+        text = self.runtime.content.text(WELCOME_BACK, user.language)
+        log.info("LINE user unblocked", extra={"kind": "follow"})
+        return Parcel(replies=[Reply(text=text, message_id=WELCOME_BACK)], context=context)
+
+    async def _unsend(self, session: AsyncSession, payload: dict) -> None:
+        """The user took a message back on LINE: delete our kept copy of it, if we kept one."""
+        message_id = unsent_message_id(payload)
+        user = await repo.get_user(session, UserKey(PLATFORM, payload["source"]["userId"]))
+        if message_id is None or user is None:
+            return
+        gone = await repo.delete_stored_message(session, user.id, message_id)
+        log.info("LINE unsend", extra={"deleted": gone})
 
     async def _group_notice(self, session: AsyncSession, payload: dict, event: InboxEvent) -> Parcel | None:
         """Tell a group or room once that bansou works one-to-one; never run the engine there."""
@@ -72,10 +149,11 @@ class LineProcessor:
                       context=route_context(payload))
 
     async def deliver(self, delivery: Delivery, parcel: Parcel) -> None:
-        messages = to_line_messages(parcel.replies)
-        if not messages:
-            return
         ctx = parcel.context
-        token = ctx.get("reply_token") if ctx.get("send") == "reply" else None
-        await self.line.send(to=ctx.get("to") or delivery.user.user_id, messages=messages,
-                             retry_key=delivery.idempotency_key, reply_token=token)
+        messages = to_line_messages(parcel.replies, ctx.get("flex"))
+        to = ctx.get("to") or delivery.user.user_id
+        if messages:
+            token = ctx.get("reply_token") if ctx.get("send") == "reply" else None
+            await self.line.send(to=to, messages=messages, retry_key=delivery.idempotency_key, reply_token=token)
+        if ctx.get("richmenu"):
+            await self.line.menus.link(to, ctx["richmenu"])

@@ -60,7 +60,13 @@ def _parts(runtime: Runtime) -> dict:
         state_store = AsyncSQLAlchemyOAuthStateStore(expiration_seconds=600, engine=runtime.db.engine)
     token = None if s.slack_oauth_enabled else s.slack_bot_token
     client = AsyncWebClient(token=token, base_url=s.slack_api_base_url, timeout=10)
-    sender = SlackSender(runtime, client=client, installation_store=installation_store)
+    refresher = None
+    if installation_store is not None:
+        from handlers.slack.rotation import TokenRefresher
+
+        refresher = TokenRefresher(installation_store, client_id=s.slack_client_id, client_secret=s.slack_client_secret,
+                                   client=AsyncWebClient(base_url=s.slack_api_base_url, timeout=10))
+    sender = SlackSender(runtime, client=client, installation_store=installation_store, refresher=refresher)
     parts = {"client": client, "sender": sender, "installation_store": installation_store,
              "state_store": state_store, "profiles": ProfileCache(sender)}
     runtime.extras["slack"] = parts

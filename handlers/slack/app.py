@@ -141,11 +141,18 @@ class SlackIntake:
         payload = {"type": "home", "user": event["user"], **_team(body, context)}
         await self._store(body.get("event_id") or f"home:{event['user']}:{event.get('event_ts')}", event["user"], payload)
 
-    async def on_command(self, ack, body: dict[str, Any], command: dict[str, Any], context) -> None:
+    async def on_command(self, ack, body: dict[str, Any], command: dict[str, Any], context, client) -> None:
         """``/coach [what]``: stored, acked at once; the answer arrives in the user's DM."""
         user_id = command["user_id"]
         parsed = parse_coach_command(command.get("text") or "", flows=set(self.runtime.content.flows),
                                      commands=set(self.runtime.content.commands))
+        if parsed.kind == "command" and parsed.command == "checkin" and command.get("trigger_id"):
+            from handlers.slack.modal import open_checkin_modal  # the check-in modal (handlers/slack/modal.py)
+
+            if await open_checkin_modal(self.runtime, client, trigger_id=command["trigger_id"], user_id=user_id,
+                                        team=_team(body, context)):
+                await ack()
+                return
         payload: dict[str, Any] = {"user": user_id, **_team(body, context)}
         if parsed.kind == "team_pulse":
             payload.update(type="team_pulse", pulse_channel=parsed.pulse_channel, pulse_off=parsed.pulse_off)
@@ -204,6 +211,9 @@ def build_bolt_app(runtime, *, client: AsyncWebClient, installation_store=None, 
     app.event("app_mention")(intake.on_mention)
     app.event("app_home_opened")(intake.on_home)
     app.command("/coach")(intake.on_command)
+    from handlers.slack import modal  # the check-in modal's listeners go before the catch-all below
+
+    modal.register(app, intake)
     app.action(re.compile("^" + re.escape(ACTION_PREFIX)))(intake.on_action)
     if s.slack_oauth_enabled:
         app.enable_token_revocation_listeners()  # deletes the workspace's installation rows

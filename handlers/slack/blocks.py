@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.crisis import is_link
 from bot.types import Reply
 
 SECTION_MAX = 3000          # characters in a section's text
@@ -19,6 +20,7 @@ BLOCKS_MAX = 50             # blocks in a message
 BUTTONS_PER_ACTIONS = 25    # elements in one actions block
 BUTTON_LABEL_MAX = 75       # characters in a button's plain_text
 BUTTON_VALUE_MAX = 2000
+URL_MAX = 3000
 HEADER_MAX = 150
 FALLBACK_MAX = 3000         # the notification text; Slack truncates beyond 40k anyway
 ACTION_PREFIX = "bansou."
@@ -82,6 +84,12 @@ def button(label: str, value: str, action_id: str, *, style: str | None = None) 
     return b
 
 
+def link_button(label: str, url: str, action_id: str) -> dict[str, Any]:
+    """A button that opens ``url`` (Slack still sends an action without a value; it is acknowledged and dropped)."""
+    return {"type": "button", "action_id": action_id, "url": url[:URL_MAX],
+            "text": {"type": "plain_text", "text": _clip(label, BUTTON_LABEL_MAX), "emoji": True}}
+
+
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -101,11 +109,13 @@ def reply_blocks(reply: Reply, *, texts: Texts, first_action: int = 0) -> list[d
             blocks.append(section(piece))
     if reply.style == "crisis":
         blocks.append({"type": "divider"})
-    choices = list(reply.choices)
+    # Links open in the browser (Slack buttons take web URLs only; a tel: number is in the text).
+    choices = [c for c in reply.choices if not is_link(c.value) or c.value.startswith("https://")]
     for start in range(0, len(choices), BUTTONS_PER_ACTIONS):
         row = choices[start:start + BUTTONS_PER_ACTIONS]
         blocks.append({"type": "actions", "elements": [
-            button(c.label, c.value, f"{ACTION_PREFIX}choice.{first_action + start + i}")
+            link_button(c.label, c.value, f"{ACTION_PREFIX}link.{first_action + start + i}") if is_link(c.value)
+            else button(c.label, c.value, f"{ACTION_PREFIX}choice.{first_action + start + i}")
             for i, c in enumerate(row)]})
     return blocks
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.crisis import is_private
 from bot.delivery import Delivery, DeliveryError
 from bot.inbox import Parcel
 from bot.store import repo
@@ -61,12 +62,13 @@ class ProfileCache:
         self.calls = 0
 
     async def get(self, *, team_id: str | None, enterprise_id: str | None, user_id: str,
-                  fresh: bool = False) -> dict[str, Any]:
+                  fresh: bool = False, is_enterprise_install: bool = False) -> dict[str, Any]:
         key = (team_id, user_id)
         hit = self._entries.get(key)
         if hit and not fresh and hit[0] > self.clock():
             return hit[1]
-        token = await self.sender.token_for(team_id=team_id, enterprise_id=enterprise_id)
+        token = await self.sender.token_for(team_id=team_id, enterprise_id=enterprise_id,
+                                            is_enterprise_install=is_enterprise_install)
         self.calls += 1
         user = await self.sender.users_info(token=token, user_id=user_id)
         profile = {k: user.get(k) for k in self.FIELDS}
@@ -124,6 +126,14 @@ class SlackProcessor:
                           context={**route_of(p), "op": "home", "user": p["user"], "view": view})
         if kind == "team_pulse":
             return await self._team_pulse(session, p, user, now)
+        if kind == "checkin_modal":
+            from handlers.slack.modal import save_submission  # handlers/slack/modal.py
+
+            defaults = await self._first_contact(p) if user is None else None
+            replies, lang = await save_submission(self.runtime, session, key, p.get("answers") or {},
+                                                  now=now, event_id=event.event_id, defaults=defaults)
+            await self._remember_routing(session, key, p)
+            return Parcel(replies, context={**route_of(p), "lang": lang, "user": p["user"], "refresh_home": True})
         inbound = self._inbound(p, key, now, event.event_id)
         if inbound is None:
             return None
@@ -132,6 +142,8 @@ class SlackProcessor:
         if outcome.user_id is not None:
             await self._remember_routing(session, key, p)
         ctx = {**route_of(p), "lang": outcome.language, "user": p["user"]}
+        if is_private(outcome.state, outcome.replies):  # crisis care: the person's DM only, never a channel
+            ctx["channel"], ctx["thread_ts"] = p.get("dm_channel"), None
         if any(e.name == "save_checkin" for e in outcome.effects):
             ctx["refresh_home"] = True
         return Parcel(list(outcome.replies), context=ctx)
@@ -157,7 +169,8 @@ class SlackProcessor:
     async def _profile(self, p: dict[str, Any], *, fresh: bool = False) -> dict[str, Any] | None:
         try:
             return await self.profiles.get(team_id=p.get("team_id"), enterprise_id=p.get("enterprise_id"),
-                                           user_id=p["user"], fresh=fresh)
+                                           user_id=p["user"], fresh=fresh,
+                                           is_enterprise_install=bool(p.get("is_enterprise_install")))
         except DeliveryError as exc:
             log.warning("users.info failed", extra={"platform": "slack", "error": str(exc)[:120]})
             return None

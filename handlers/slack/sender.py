@@ -112,24 +112,44 @@ class SlackSender:
     platform = "slack"
 
     def __init__(self, runtime, *, client: AsyncWebClient, installation_store=None,
-                 pacer: ChannelPacer | None = None):
+                 pacer: ChannelPacer | None = None, refresher=None):
         self.runtime = runtime
         self.client = client
         self.installation_store = installation_store
         self.pacer = pacer or ChannelPacer()
+        self.refresher = refresher  # handlers.slack.rotation.TokenRefresher (OAuth mode)
 
     # -- tokens and routing -------------------------------------------------------------------
     async def token_for(self, *, team_id: str | None, enterprise_id: str | None = None,
                         is_enterprise_install: bool = False) -> str:
-        """The bot token for a workspace: from the installation store in OAuth mode, else SLACK_BOT_TOKEN."""
+        """The bot token for a workspace: from the installation store in OAuth mode (refreshed first
+        when it rotates and is about to expire), else SLACK_BOT_TOKEN."""
         if self.installation_store is not None and (team_id or enterprise_id):
-            bot = await self.installation_store.async_find_bot(
-                enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=is_enterprise_install)
-            if bot is not None and bot.bot_token:
-                return bot.bot_token
+            # A workspace of an organisation may be served by an org-wide install (Enterprise Grid):
+            # when the caller could not say which, the organisation's installation is tried second.
+            tries = [is_enterprise_install]
+            if enterprise_id and not is_enterprise_install:
+                tries.append(True)
+            for org_wide in tries:
+                token = await self._stored_token(team_id=team_id, enterprise_id=enterprise_id,
+                                                 is_enterprise_install=org_wide)
+                if token:
+                    return token
         if self.runtime.settings.slack_bot_token:
             return self.runtime.settings.slack_bot_token
         raise DeliveryError(f"no Slack installation for team {team_id}", retryable=False)
+
+    async def _stored_token(self, *, team_id: str | None, enterprise_id: str | None,
+                            is_enterprise_install: bool) -> str | None:
+        if self.refresher is not None:
+            try:
+                return await self.refresher.bot_token(enterprise_id=enterprise_id, team_id=team_id,
+                                                      is_enterprise_install=is_enterprise_install)
+            except Exception as exc:  # noqa: BLE001 - e.g. Slack refused the refresh token
+                raise delivery_error(exc, what="token rotation") from exc
+        bot = await self.installation_store.async_find_bot(
+            enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=is_enterprise_install)
+        return bot.bot_token if bot is not None and bot.bot_token else None
 
     async def _user_route(self, user: UserKey) -> dict[str, Any]:
         """Team, DM channel and language for a user we have met (reminders carry no context); {} if unknown."""

@@ -7,6 +7,7 @@
     POST /api/message           {"text": ...} or {"choice": ...} → {"state", "language", "replies", "signals"}
     GET  /api/trend?weeks=12    check-in scores and pattern counts per week (numbers and kinds only)
     GET  /api/messages?after=N  messages pushed while away (reminders); acknowledges those up to N
+    POST /api/timezone          {"timezone": IANA name, "chosen": bool}: the visitor's time zone for reminders
 
 Every ``/api`` request must be same-origin (Origin / Sec-Fetch-Site when the browser sends them);
 POSTs must be ``application/json``. Bad input gets a 4xx ``{"error": reason}``, never a 5xx.
@@ -47,6 +48,7 @@ from handlers.web.validate import (
     parse_json_object,
     parse_message,
     parse_start,
+    parse_timezone,
     pick_language,
 )
 
@@ -58,6 +60,7 @@ STATIC_PREFIX = "/web/static"
 POLL_SECONDS = 30
 TREND_WEEKS = 12
 STRING_PREFIX = "web."
+TZ_CHOSEN = "timezone_chosen"  # in platform_meta: the visitor picked their zone by hand
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -121,6 +124,7 @@ class WebChat:
             Route("/api/message", self.api(self.message), methods=["POST"]),
             Route("/api/trend", self.api(self.trend), methods=["GET"]),
             Route("/api/messages", self.api(self.messages), methods=["GET"]),
+            Route("/api/timezone", self.api(self.timezone), methods=["POST"]),
         ]
 
     def api(self, handler: Callable[[Request, Visitor], Awaitable[Response]]) -> Handler:
@@ -256,6 +260,8 @@ class WebChat:
             "state": state,
             "crisis_paused": bool(user is not None and user.crisis_paused_at is not None),
             "poll_seconds": POLL_SECONDS,
+            "timezone": user.timezone if user is not None else self.runtime.settings.default_timezone,
+            "timezone_chosen": bool(user is not None and (user.platform_meta or {}).get(TZ_CHOSEN)),
         })
         if not visitor.fresh:  # slide the expiry forward on each visit
             await self.set_cookie(response, request, visitor.id)
@@ -300,6 +306,22 @@ class WebChat:
             response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="lax")
             response._identity_cleared = True  # type: ignore[attr-defined]
         return response
+
+    async def timezone(self, request: Request, visitor: Visitor) -> Response:
+        """Store the visitor's time zone: the browser's own, or one they chose (which the browser's
+        then no longer overrides). Reminders are planned in it from the next dispatch on."""
+        tz_name, chosen = parse_timezone(parse_json_object(await self.read_body(request)))
+        async with self.runtime.db.session() as session:
+            user = await repo.get_user(session, UserKey(PLATFORM, visitor.id))
+            if user is None:
+                raise BadRequest(409, "start a conversation first")
+            meta = dict(user.platform_meta or {})
+            if chosen or not meta.get(TZ_CHOSEN):
+                user.timezone = tz_name
+                meta[TZ_CHOSEN] = bool(chosen or meta.get(TZ_CHOSEN))
+                user.platform_meta = meta
+            await session.commit()
+            return _json({"timezone": user.timezone, "timezone_chosen": bool(meta.get(TZ_CHOSEN))})
 
     async def trend(self, request: Request, visitor: Visitor) -> Response:
         weeks = parse_int_param(request.query_params.get("weeks"), name="weeks", default=TREND_WEEKS, low=1, high=104)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from urllib.parse import urlsplit
 
 from bot import jsonwire
@@ -118,6 +119,25 @@ def parse_start(data: dict[str, Any]) -> str | None:
     if lang is not None and lang not in LANGUAGES:
         raise BadRequest(400, "language must be 'ja' or 'en'")
     return lang
+
+
+def parse_timezone(data: dict[str, Any]) -> tuple[str, bool]:
+    """``{"timezone": IANA name, "chosen": bool}``: a real zone name (``Europe/London``), nothing else."""
+    unknown = sorted(set(data) - {"timezone", "chosen"})
+    if unknown:
+        raise BadRequest(400, f"unknown field(s): {', '.join(unknown)}")
+    name, chosen = data.get("timezone"), data.get("chosen", False)
+    if not isinstance(chosen, bool):
+        raise BadRequest(400, "chosen must be true or false")
+    if not isinstance(name, str) or not 0 < len(name) <= 64 or not name.isascii() or not name.isprintable():
+        raise BadRequest(400, "timezone must be an IANA time zone name such as Europe/London")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadRequest(400, f"unknown time zone {name!r}") from None
+    if name != "UTC" and "/" not in name:  # tzdata also knows legacy aliases such as "EST5EDT" or "Japan"
+        raise BadRequest(400, "timezone must be an IANA area/location name such as Europe/London")
+    return name, chosen
 
 
 def parse_int_param(raw: str | None, *, name: str, default: int, low: int, high: int) -> int:

@@ -13,9 +13,9 @@
   var TEL_SHORT = { "110": 1, "112": 1, "119": 1, "911": 1, "988": 1, "999": 1 };
   var SVG_NS = "http://www.w3.org/2000/svg";
   var SERIES = [
-    { key: "energy", color: "#1d6b63", shape: "circle" },
-    { key: "boundaries", color: "#8a5300", shape: "square" },
-    { key: "client_respect", color: "#4b4fa6", shape: "diamond" }
+    { key: "energy", color: "#1d6b63", shape: "circle", dash: "", dx: -6 },
+    { key: "boundaries", color: "#8a5300", shape: "square", dash: "7 4", dx: 0 },
+    { key: "client_respect", color: "#4b4fa6", shape: "diamond", dash: "2 4", dx: 6 }
   ];
 
   var state = {
@@ -34,14 +34,24 @@
     status: document.getElementById("status"),
     form: document.getElementById("composer"),
     input: document.getElementById("composer-input"),
+    counter: document.getElementById("composer-count"),
+    privacy: document.getElementById("privacy-fold"),
+    tz: document.getElementById("tz-current"),
+    tzSelect: document.getElementById("tz-select"),
     send: document.getElementById("send"),
     tabs: [document.getElementById("tab-chat"), document.getElementById("tab-trend")],
     chart: document.getElementById("chart"),
     table: document.getElementById("trend-table"),
     patterns: document.getElementById("patterns"),
     trendBody: document.getElementById("trend-body"),
-    trendEmpty: document.getElementById("trend-empty")
+    trendEmpty: document.getElementById("trend-empty"),
+    quick: document.querySelector(".quick")
   };
+
+  /** In crisis care the menu and check-in shortcuts are put away: nothing there but care. */
+  function showCare(inCare) {
+    if (el.quick) { el.quick.style.display = inCare ? "none" : ""; }
+  }
 
   // ---------------------------------------------------------------- words
   function t(key, values) {
@@ -93,9 +103,10 @@
     el.log.textContent = "";
   }
 
-  function remember(item) {
-    // Only the newest bot message keeps its buttons.
-    if (item.choices && item.choices.length) {
+  function remember(item, keepChoices) {
+    // Only the newest bot message keeps its buttons, except that pushed messages keep each other's:
+    // a back-off question followed by a reminder must still be answerable.
+    if (item.choices && item.choices.length && !keepChoices) {
       state.transcript.items.forEach(function (old) { if (old.choices) { old.choices = []; } });
     }
     state.transcript.items.push(item);
@@ -146,20 +157,32 @@
     node.appendChild(document.createTextNode(text.slice(pos)));
   }
 
-  /** Text with hotline numbers turned into tel: links (crisis panel). */
+  /** A link that leaves the chat: a support line's web page (new tab) or a tel: number. */
+  function outLink(href, text, className) {
+    var a = document.createElement("a");
+    a.className = className;
+    a.href = href;
+    a.textContent = text;
+    if (href.indexOf("https://") === 0) { a.target = "_blank"; a.rel = "noopener noreferrer"; }
+    return a;
+  }
+
+  /** Text with hotline numbers turned into tel: links and web addresses into links (crisis panel). */
   function fillWithPhoneLinks(node, text) {
-    var re = /(^|[^\d-])(0\d{1,4}-\d{1,4}-\d{3,4}|\d{3})(?![\d-])/g;
+    var re = /(^|[^\d-])(0\d{1,4}-\d{1,4}-\d{3,4}|\d{3})(?![\d-])|(https:\/\/[^\s（）()]+)/g;
     var pos = 0, m;
     while ((m = re.exec(text)) !== null) {
+      if (m[3]) {
+        node.appendChild(document.createTextNode(text.slice(pos, m.index)));
+        node.appendChild(outLink(m[3], m[3], "web"));
+        pos = m.index + m[3].length;
+        continue;
+      }
       var num = m[2];
       if (num.indexOf("-") < 0 && !TEL_SHORT[num]) { continue; }
       var start = m.index + m[1].length;
       node.appendChild(document.createTextNode(text.slice(pos, start)));
-      var a = document.createElement("a");
-      a.className = "tel";
-      a.href = "tel:" + num.replace(/-/g, "");
-      a.textContent = num;
-      node.appendChild(a);
+      node.appendChild(outLink("tel:" + num.replace(/-/g, ""), num, "tel"));
       pos = start + num.length;
     }
     node.appendChild(document.createTextNode(text.slice(pos)));
@@ -178,14 +201,18 @@
     el.log.querySelectorAll(".choices").forEach(function (g) { g.remove(); });
   }
 
-  function renderChoices(li, choices) {
+  function renderChoices(li, choices, keepOthers) {
     if (!choices || !choices.length) { return; }
-    clearChoiceButtons();
+    if (!keepOthers) { clearChoiceButtons(); }
     var group = document.createElement("div");
     group.className = "choices";
     group.setAttribute("role", "group");
     group.setAttribute("aria-label", t("choices_label"));
     choices.forEach(function (c) {
+      if (/^(tel:|https:\/\/)/.test(c.value)) {  // a support line: call it or open it, never sent back
+        group.appendChild(outLink(c.value, c.label, "choice choice-link"));
+        return;
+      }
       var b = document.createElement("button");
       b.type = "button";
       b.className = "choice";
@@ -227,6 +254,13 @@
         (item.style === "notice" ? " msg-notice" : "") + (item.who === "note" ? " msg-note" : "");
       var b2 = document.createElement("div");
       b2.className = "bubble";
+      if (item.kind === "reminder") {
+        li.className += " msg-reminder";
+        var rtag = document.createElement("p");
+        rtag.className = "reminder-tag";
+        rtag.textContent = t("reminder_label") + (item.at ? " · " + localTime(item.at) : "");
+        b2.appendChild(rtag);
+      }
       if (item.style === "noticed") {
         var tag = document.createElement("p");
         tag.className = "noticed-tag";
@@ -242,6 +276,7 @@
         pre.textContent = item.text;
         details.appendChild(summary);
         details.appendChild(pre);
+        b2.appendChild(exportDownload(item.text));
         b2.appendChild(details);
       } else {
         paragraphs(b2, item.text);
@@ -249,8 +284,29 @@
       li.appendChild(b2);
     }
     el.log.appendChild(li);
-    if (item.choices && item.choices.length) { renderChoices(li, item.choices); }
+    if (item.choices && item.choices.length) { renderChoices(li, item.choices, item.kind === "reminder"); }
     return li;
+  }
+
+  /** "19:30" (or "12/4 19:30" when not today) in the visitor's own time zone. */
+  function localTime(iso) {
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) { return ""; }
+    var sameDay = d.toDateString() === new Date().toDateString();
+    var opts = { hour: "2-digit", minute: "2-digit" };
+    if (!sameDay) { opts.month = "numeric"; opts.day = "numeric"; }
+    return d.toLocaleString(state.lang === "ja" ? "ja-JP" : "en-GB", opts);
+  }
+
+  /** A link that saves the export as a .json file (made in the page: nothing is fetched). */
+  function exportDownload(text) {
+    var a = document.createElement("a");
+    a.className = "download";
+    var stamp = new Date().toISOString().slice(0, 10);
+    a.download = "bansou-export-" + stamp + ".json";
+    a.textContent = t("export_download");
+    a.href = URL.createObjectURL(new Blob([text], { type: "application/json" }));
+    return a;
   }
 
   function scrollToEnd() {
@@ -258,7 +314,7 @@
   }
 
   function addItem(item, opts) {
-    if (!opts || opts.store !== false) { remember(item); }
+    if (!opts || opts.store !== false) { remember(item, item.kind === "reminder"); }
     var li = renderItem(item);
     scrollToEnd();
     return li;
@@ -333,6 +389,7 @@
     state.known = true;
     if (data.visitor_ref) { state.ref = data.visitor_ref; state.transcript.ref = data.visitor_ref; }
     if (data.language && data.language !== state.lang) { applyLanguage(data.language); }
+    showCare(String(data.state || "").indexOf("crisis_care:") === 0);
     noteEvidence(sent, data.replies || []);
     var firstChoice = null, crisis = null;
     (data.replies || []).forEach(function (r) {
@@ -390,7 +447,10 @@
       var msgs = data.messages || [];
       msgs.forEach(function (m) {
         if (m.id <= (state.transcript.after || 0)) { return; }
-        addItem(replyItem(m.reply));
+        var item = replyItem(m.reply);
+        item.kind = "reminder";
+        item.at = m.at;
+        addItem(item);
         state.transcript.after = m.id;
       });
       if (msgs.length) { saveTranscript(); }
@@ -407,7 +467,7 @@
     ev.preventDefault();
     var text = el.input.value;
     if (!text.trim()) { el.input.focus(); return; }
-    if (text.length > config.limits.text) { showError("error_too_long"); return; }
+    if (Array.from(text).length > config.limits.text) { showError("error_too_long"); updateCounter(); return; }
     el.input.value = "";
     autosize();
     sendText(text);
@@ -421,7 +481,18 @@
       el.form.requestSubmit ? el.form.requestSubmit() : el.form.dispatchEvent(new Event("submit"));
     }
   });
-  el.input.addEventListener("input", autosize);
+  el.input.addEventListener("input", function () { autosize(); updateCounter(); });
+
+  /** The live counter: shown from 80% of the limit, marked (and Send disabled) past it. */
+  function updateCounter() {
+    var n = Array.from(el.input.value).length, limit = config.limits.text;
+    var near = n >= Math.floor(limit * 0.8), over = n > limit;
+    el.counter.hidden = !near;
+    el.counter.textContent = near ? t(over ? "count_over" : "count", { n: n.toLocaleString(), limit: limit.toLocaleString() }) : "";
+    el.counter.classList.toggle("over", over);
+    el.input.setAttribute("aria-invalid", String(over));
+    el.send.disabled = over;
+  }
 
   document.querySelectorAll("[data-choice]").forEach(function (b) {
     b.addEventListener("click", function () {
@@ -563,10 +634,11 @@
       var g = svg("g", { class: "series series-" + s.key, "data-series": s.key }, root);
       if (pts.length > 1) {
         svg("polyline", { points: pts.map(function (r) { return x(r.day).toFixed(1) + "," + y(r.values[s.key]).toFixed(1); }).join(" "),
-                          fill: "none", stroke: s.color, "stroke-width": 2.5, "stroke-linejoin": "round" }, g);
+                          fill: "none", stroke: s.color, "stroke-width": 2.5, "stroke-linejoin": "round",
+                          "stroke-dasharray": s.dash || "none", transform: "translate(" + s.dx + " 0)" }, g);
       }
       pts.forEach(function (r) {
-        var m = marker(s.shape, x(r.day), y(r.values[s.key]), s.color, g);
+        var m = marker(s.shape, x(r.day) + s.dx, y(r.values[s.key]), s.color, g);
         var title = svg("title", {}, m);
         title.textContent = r.label + " · " + t("series." + s.key) + ": " + r.values[s.key];
       });
@@ -663,8 +735,52 @@
     renderPatterns(data);
   }
 
+  // ---------------------------------------------------------------- time zone
+  function browserTimezone() {
+    try { return Intl.DateTimeFormat().resolvedOptions().timeZone || null; } catch (e) { return null; }
+  }
+
+  function showTimezone(tz) {
+    state.timezone = tz;
+    el.tz.textContent = tz || "";
+    if (el.tzSelect.options.length === 0) {
+      var zones = [];
+      try { zones = Intl.supportedValuesOf("timeZone"); } catch (e) { zones = []; }
+      if (tz && zones.indexOf(tz) < 0) { zones.unshift(tz); }
+      zones.forEach(function (z) {
+        var o = document.createElement("option");
+        o.value = z;
+        o.textContent = z;
+        el.tzSelect.appendChild(o);
+      });
+    }
+    if (tz) { el.tzSelect.value = tz; }
+  }
+
+  /** Reminders fire in the visitor's own time: the browser's zone unless they chose one themselves. */
+  function syncTimezone(s) {
+    showTimezone(s.timezone);
+    var tz = browserTimezone();
+    if (!state.known || !tz || s.timezone_chosen || tz === s.timezone) { return; }
+    setTimezone(tz, false);
+  }
+
+  function setTimezone(tz, chosen) {
+    return api("POST", "/api/timezone", { timezone: tz, chosen: chosen }).then(function (data) {
+      showTimezone(data.timezone);
+    }, function () { showTimezone(state.timezone); });
+  }
+
+  el.tzSelect.addEventListener("change", function () { setTimezone(el.tzSelect.value, true); });
+
+  function foldPrivacy() {
+    // On a narrow screen the privacy note is folded under its summary; on a wide one it stays open.
+    el.privacy.open = !window.matchMedia("(max-width: 560px)").matches;
+  }
+
   // ---------------------------------------------------------------- start
   function boot() {
+    foldPrivacy();
     applyLanguage(state.lang);
     state.transcript = loadTranscript();
     api("GET", "/api/session").then(function (s) {
@@ -686,13 +802,16 @@
           return api("POST", "/api/start", { language: state.lang }).then(function (data) {
             setBusy(false);
             handleOutcome(data, null);
+            return api("GET", "/api/session").then(syncTimezone);
           }, function (err) { setBusy(false); showError(err.status ? "error_server" : "error_network"); });
         });
       }
+      showCare(s.crisis_paused);
       if (!state.transcript.items.length) {
-        addItem({ who: "note", text: t("welcome_back"), style: "normal", choices: [
+        addItem({ who: "note", text: t("welcome_back"), style: "normal", choices: s.crisis_paused ? [] : [
           { label: t("quick_menu"), value: "cmd:menu" }, { label: t("quick_checkin"), value: "go:checkin" }] });
       }
+      syncTimezone(s);
       poll();
     }, function () { showError("error_network"); }).then(function () {
       window.setInterval(poll, (config.pollSeconds || 30) * 1000);

@@ -11,8 +11,8 @@ web pending message ids that never go back on SQLite; team pulse releases; the r
 * ``slack_pulse_releases``: which contributors each posted team pulse had (keyed digests).
 * ``readiness_probe``: one row that ``GET /readyz`` writes to prove the database takes writes.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 import json
 
@@ -21,8 +21,8 @@ from alembic import op
 
 from bot.store.models import UTCDateTime
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,201 @@
+"""How crisis care reads a message: the grade of a crisis signal and what someone in care is saying.
+
+Pure functions of (signals, text, policy). The policy is data (``content/crisis/care.yaml``):
+score thresholds, ambiguous phrases, negation cues, and the phrases that mean "I want to leave",
+"I'm not OK", "sorry", "I can't phone", yes and no.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Sequence
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bot.errors import ContentError
+from bot.text import katakana_to_hiragana, normalize_command
+from bot.types import LANGUAGES, Signal
+
+CARE_FILE = "crisis/care.yaml"
+DEFAULT_CLEAR = 0.8
+DEFAULT_ASK = 0.4
+
+
+class Grade(str, Enum):
+    """What a crisis signal calls for."""
+
+    CLEAR = "clear"              # resources at once
+    ASK = "ask"                  # ask directly and kindly; resources one tap away
+    ACKNOWLEDGE = "acknowledge"  # denied or imagined: no panel, the hardness acknowledged
+
+
+def fold(text: str) -> str:
+    """Fold text for matching: NFKC, lower case, katakana → hiragana, single spaces, ’ → '."""
+    t = unicodedata.normalize("NFKC", text).lower().replace("’", "'").replace("‘", "'")
+    return re.sub(r"\s+", " ", katakana_to_hiragana(t)).strip()
+
+
+def _patterns(value: list[str]) -> tuple[re.Pattern, ...]:
+    out = []
+    for p in value:
+        try:
+            out.append(re.compile(p))
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {p!r} ({exc})") from None
+    return tuple(out)
+
+
+class Thresholds(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    clear: float = Field(default=DEFAULT_CLEAR, gt=0, le=1)
+    ask: float = Field(default=DEFAULT_ASK, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Thresholds":
+        if self.ask > self.clear:
+            raise ValueError("ask must not be above clear")
+        return self
+
+
+class CarePolicy(BaseModel):
+    """``content/crisis/care.yaml``, validated; phrases folded once."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True, populate_by_name=True)
+    thresholds: Thresholds = Thresholds()
+    ambiguous: tuple[re.Pattern, ...] = ()
+    negated_after: tuple[re.Pattern, ...] = ()
+    negated_before: tuple[re.Pattern, ...] = ()
+    leave: dict[str, tuple[str, ...]]
+    not_ok: dict[str, tuple[str, ...]]
+    apology: dict[str, tuple[str, ...]]
+    cannot_phone: dict[str, tuple[str, ...]]
+    yes: dict[str, tuple[str, ...]]
+    no: dict[str, tuple[str, ...]]
+    sos: dict[str, tuple[str, ...]]
+
+    _compile = field_validator("ambiguous", "negated_after", "negated_before", mode="before")(
+        lambda v: _patterns(list(v or [])))
+
+    @field_validator("leave", "not_ok", "apology", "cannot_phone", "yes", "no", "sos", mode="after")
+    @classmethod
+    def _phrases(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        missing = [lang for lang in LANGUAGES if not value.get(lang)]
+        if missing:
+            raise ValueError(f"needs phrases in {', '.join(missing)}")
+        return {lang: tuple(fold(str(p)) for p in phrases) for lang, phrases in value.items()}
+
+    def phrases(self, name: str) -> tuple[str, ...]:
+        """A phrase set in every language (people mix languages; a Japanese 大丈夫 counts in English)."""
+        per_lang: dict[str, tuple[str, ...]] = getattr(self, name)
+        return tuple(p for lang in LANGUAGES for p in per_lang.get(lang, ()))
+
+
+def load_policy(root: Path) -> tuple[CarePolicy | None, list[ContentError]]:
+    path = root / CARE_FILE
+    if not path.is_file():
+        return None, [ContentError(CARE_FILE, "(file)", "missing: crisis care phrases and thresholds are required")]
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        return None, [ContentError(CARE_FILE, "(file)", f"not valid YAML: {exc}")]
+    try:
+        return CarePolicy.model_validate(raw), []
+    except ValidationError as exc:
+        return None, [ContentError(CARE_FILE, ".".join(str(x) for x in e["loc"]) or "(file)", e["msg"])
+                      for e in exc.errors()]
+
+
+# ---------------------------------------------------------------------------- grading
+
+
+def _negated(signal: Signal, text: str, policy: CarePolicy) -> bool:
+    """Whether the flagged words are denied or only imagined ("死にたいとは思わないけど", "I don't want to die")."""
+    if not text or not (0 <= signal.start <= signal.end <= len(text)):
+        return False
+    after = fold(text[signal.end:signal.end + 24])
+    before = fold(text[max(0, signal.start - 40):signal.start])
+    before = before + " " if text[max(0, signal.start - 1):signal.start].isspace() else before
+    return any(p.search(after) for p in policy.negated_after) or any(p.search(before) for p in policy.negated_before)
+
+
+def grade_signal(signal: Signal, text: str, policy: CarePolicy) -> Grade:
+    if _negated(signal, text, policy) or signal.score < policy.thresholds.ask:
+        return Grade.ACKNOWLEDGE
+    if signal.score < policy.thresholds.clear or any(p.search(fold(signal.evidence)) for p in policy.ambiguous):
+        return Grade.ASK
+    return Grade.CLEAR
+
+
+def grade(signals: Sequence[Signal], text: str, policy: CarePolicy) -> Grade | None:
+    """The response the crisis signals in ``text`` call for (the most urgent of them); None without any."""
+    grades = [grade_signal(s, text, policy) for s in signals if s.kind == "crisis"]
+    if not grades:
+        return None
+    for g in (Grade.CLEAR, Grade.ASK, Grade.ACKNOWLEDGE):
+        if g in grades:
+            return g
+    return None  # unreachable
+
+
+# ---------------------------------------------------------------------------- what they say in care
+
+
+@dataclass(frozen=True, slots=True)
+class Said:
+    """What a message in crisis care says, beyond a crisis signal."""
+
+    leave: bool
+    not_ok: bool
+    apology: bool
+    cannot_phone: bool
+    yes: bool
+    no: bool
+
+
+def _contains(t: str, phrases: Sequence[str]) -> bool:
+    for p in phrases:
+        if p.isascii():
+            if re.search(rf"(?<![a-z']){re.escape(p)}(?![a-z'])", t):
+                return True
+        elif p in t:
+            return True
+    return False
+
+
+def _answers(t: str, phrases: Sequence[str]) -> bool:
+    """A short answer: the whole message (folded, polite wrapper off) is one of the phrases, or starts with one."""
+    whole = normalize_command(t)
+    if whole in phrases:
+        return True
+    first = re.split(r"[、。,.!！?？\s]", whole, maxsplit=1)[0]
+    return bool(first) and first in phrases
+
+
+def read_care_text(text: str, policy: CarePolicy) -> Said:
+    t = fold(text)
+    not_ok = _contains(t, policy.phrases("not_ok"))
+    return Said(
+        leave=_contains(t, policy.phrases("leave")) and not not_ok,
+        not_ok=not_ok,
+        apology=_contains(t, policy.phrases("apology")),
+        cannot_phone=_contains(t, policy.phrases("cannot_phone")),
+        yes=_answers(t, policy.phrases("yes")),
+        no=_answers(t, policy.phrases("no")),
+    )
+
+
+def reflect_words(text: str, signals: Sequence[Signal], *, limit: int = 40) -> str:
+    """The person's own words to reflect back: the flagged words if any, else their first sentence, kept short."""
+    crisis = [s for s in signals if s.kind == "crisis" and s.evidence]
+    if crisis:
+        return crisis[0].evidence
+    first = re.split(r"(?<=[。！？!?\n])|(?<=\.)\s", text.strip(), maxsplit=1)[0].strip()
+    first = first.rstrip("。.!！?？、,")
+    if len(first) > limit:
+        first = first[:limit - 1].rstrip() + "…"
+    return first
+
