@@ -60,6 +60,8 @@ class Coach:
         self.interpreters = list(interpreters)
         self.effect_handlers: dict[str, list[EffectHandler]] = {}
         self.listeners: list[Callable[[Outcome], None]] = []
+        # Facts about the user the engine may rely on (e.g. whether reminders are set), from the domains.
+        self.fact_providers: list[Callable[[AsyncSession, User], Awaitable[dict[str, Any]]]] = []
 
     def on_effect(self, name: str, handler: EffectHandler) -> None:
         """Register a handler for an effect name (several may listen to one name)."""
@@ -103,8 +105,12 @@ class Coach:
             created = True
         if created and defaults.get("platform_meta"):
             user.platform_meta = dict(defaults["platform_meta"])
+        facts: dict[str, Any] = {}
+        for provide in self.fact_providers:
+            facts.update(await provide(session, user))
         view = UserView(language=user.language, consent_store_text=user.consent_store_text,
-                        crisis_paused=user.crisis_paused_at is not None, is_new=created)
+                        crisis_paused=user.crisis_paused_at is not None, is_new=created,
+                        timezone=user.timezone or self.default_timezone, **facts)
         result = step(content=self.content, convo=convo, inbound=inbound, signals=signals, user=view, now=now,
                       interpreters=self.interpreters)
         replies = list(result.replies)
