@@ -203,6 +203,8 @@ def read_number(u: Understanding, text: str, lang: str) -> float | None:
     number words. None when there is none."""
     lexs = u.order(lang)
     t = fold(text)
+    # the scale itself is not an answer: "3 out of 5", "3/5", 「5点中3」, 「5段階で」
+    t = re.sub(r"(?:out of|/)\s*\d+|\d+\s*(?:点中|段階中|段階で|段階)", " ", t)
     found: list[tuple[int, float]] = []
     for m in _NUMBER_RE.finditer(t):
         s = m.group(0)
@@ -215,8 +217,8 @@ def read_number(u: Understanding, text: str, lang: str) -> float | None:
     whole = core(text, lexs)
     for lx in lexs:
         for word, value in lx.numbers.items():
-            if len(word) < 2 and not _is_ascii(word):
-                if whole == word:
+            if not _is_ascii(word) and not any("\u4e00" <= ch <= "\u9fff" for ch in word):
+                if whole == word:  # kana number words (さん, に) only on their own: たくさん is not 3
                     found.append((0, float(value)))
                 continue
             for m in re.finditer(re.escape(word), t):
