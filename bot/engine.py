@@ -628,7 +628,9 @@ def _answer(run: _Run, convo: ConvoState, flow: FlowSpec, st: StateSpec, text: s
     if answer in st.understands:
         return run.enter(flow, st.understands[answer], vars)
     if st.choices:
-        short = len(U.fold(text)) <= (60 if st.text is None else 20)
+        folded = U.fold(text)
+        short = len(folded) <= 60 if st.text is None else (
+            len(folded.split()) <= 6 if U._is_ascii(folded) else len(folded) <= 20)
         ch, tied = _choice_by_meaning(run, st, text, answer, paraphrase=short)
         if ch is not None:
             return _take_choice(run, flow, st, ch, vars)
