@@ -302,7 +302,7 @@ async def test_follow_up_in_the_users_language_with_the_same_buttons(world, cloc
 
         await world.runtime.extras["reminders"].on_followup(s, user, Effect("schedule_followup", {
             "due_at": clock.now + timedelta(days=2), "message_id": "boundary.followup", "flow": "boundary",
-            "values": {"request": "週末の対応"}}), clock.now)
+            "values": {"topic": "週末の対応"}}), clock.now)
         await s.commit()
     await world.say(hana, "cancel")
     await world.run(until=clock.now + timedelta(days=2, hours=1), step=timedelta(minutes=30))
@@ -478,6 +478,8 @@ async def test_send_due_command(runtime, clock, settings, tmp_path):
     import subprocess
     import sys
 
+    # A new user's first words open onboarding (acknowledged); a second "cancel" leaves it.
+    await runtime.coach.handle(Inbound(user=UserKey("cli", "me"), kind="text", text="cancel", received_at=clock()))
     await runtime.coach.handle(Inbound(user=UserKey("cli", "me"), kind="text", text="cancel", received_at=clock()))
     await runtime.coach.handle(Inbound(user=UserKey("cli", "me"), kind="text", text="every day at 9am",
                                        received_at=clock()))
