@@ -289,3 +289,57 @@ def test_the_same_notice_is_not_said_twice_in_one_flow():
     c.send("断れない。また断れなかった")
     noticed = [i for i in c.ids if i.startswith("noticed.")]
     assert len(noticed) <= 1
+
+
+# ------------------------------------------- declared in the flow data, checked and drawn
+
+def _copy(tmp_path):
+    import shutil
+
+    from tests.transcript import CONTENT_DIR
+    dst = tmp_path / "content"
+    shutil.copytree(CONTENT_DIR, dst)
+    return dst
+
+
+def _edit(path, change):
+    import yaml
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def test_content_check_names_bad_interrupts_understands_and_means(tmp_path):
+    from bot.content import validate_content
+
+    root = _copy(tmp_path)
+
+    def break_it(d):
+        d["states"]["consent"]["interrupts"] = ["help", "dance"]
+        d["states"]["consent"]["choices"][0]["means"] = ["perhaps"]
+        d["states"]["reminders"]["understands"]["telepathy"] = "done"
+        d["states"]["reminders"]["understands"]["reminder_time"] = "nowhere"
+    _edit(root / "flows/onboarding.yaml", break_it)
+    _edit(root / "understanding/en.yaml", lambda d: d["intents"].update(teleport={"exact": ["beam me up"]}))
+    (root / "understanding/ja.yaml").unlink()
+    errs = [str(e) for e in validate_content(root)]
+    for expected in (
+        "flows/onboarding.yaml: states.consent.interrupts: unknown interruption 'dance'",
+        "flows/onboarding.yaml: states.consent.choices[0].means: unknown answer kind 'perhaps'",
+        "flows/onboarding.yaml: states.reminders.understands.telepathy: unknown",
+        "flows/onboarding.yaml: states.reminders.understands.reminder_time: unknown target 'nowhere'",
+        "understanding/en.yaml: intents.teleport: unknown intent",
+        "understanding/ja.yaml: (file): missing",
+    ):
+        assert any(e.startswith(expected) for e in errs), (expected, errs)
+
+
+def test_content_graph_draws_what_a_state_understands_and_what_may_interrupt_it():
+    from bot.cli import mermaid
+
+    graph = mermaid(shipped_content().flows["onboarding"])
+    assert "reminders --> done: understands reminder_time" in graph
+    assert "consent --> reminders: keep (yes)" in graph
+    assert "note right of consent: interrupts: help, language, cancel, chat" in graph
+    assert "note right of confirm_delete: interrupts: help, cancel" in mermaid(shipped_content().flows["privacy"])
