@@ -701,6 +701,7 @@ UI_ROLES = {
     "nudge_button_done": "nudge.button_done",
     "nudge_button_later": "nudge.button_later",
     "nudge_button_talk": "nudge.button_talk",
+    "nudge_button_thought": "nudge.button_thought",
     "export_intro": "privacy.export_intro",
     "deleted": "privacy.deleted",
     "group_only_one_to_one": "common.group_one_to_one",

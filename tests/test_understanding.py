@@ -343,3 +343,14 @@ def test_content_graph_draws_what_a_state_understands_and_what_may_interrupt_it(
     assert "consent --> reminders: keep (yes)" in graph
     assert "note right of consent: interrupts: help, language, cancel, chat" in graph
     assert "note right of confirm_delete: interrupts: help, cancel" in mermaid(shipped_content().flows["privacy"])
+
+
+def test_reminder_buttons_fit_the_nudge():
+    from bot.reminders.dispatch import answer_choices
+
+    content = shipped_content()
+    question = answer_choices(content, "ja", "r1", "boundary", question=True)
+    statement = answer_choices(content, "en", "r2", None)
+    assert [c.label for c in question] == ["考えてみた", "今はいい", "話したい"]
+    assert [c.label for c in statement] == ["Done", "Not now"]
+    assert question[0].value == "nudge:r1:done"

@@ -96,14 +96,22 @@ class _Batch:
     jobs: list[_Job] = field(default_factory=list)
 
 
-def answer_choices(content: Content, lang: str, outbox_id: str, flow: str | None) -> tuple[Choice, ...]:
-    """The one-tap answers under a reminder: done, later, and talk (opening ``flow``)."""
+def answer_choices(content: Content, lang: str, outbox_id: str, flow: str | None, *,
+                   question: bool = False) -> tuple[Choice, ...]:
+    """The one-tap answers under a reminder: done (for a question: "thought about it"), later, and
+    talk (opening ``flow``)."""
     ui = content.ui
-    choices = [Choice(content.text(ui["nudge_button_done"], lang), f"nudge:{outbox_id}:done"),
+    done = ui["nudge_button_thought"] if question else ui["nudge_button_done"]
+    choices = [Choice(content.text(done, lang), f"nudge:{outbox_id}:done"),
                Choice(content.text(ui["nudge_button_later"], lang), f"nudge:{outbox_id}:later")]
     if flow and flow in content.flows:
         choices.append(Choice(content.text(ui["nudge_button_talk"], lang), f"nudge:{outbox_id}:talk:{flow}"))
     return tuple(choices)
+
+
+def _asks(text: str) -> bool:
+    """Whether a reminder ends on a question (then "Done" would not fit as an answer)."""
+    return text.rstrip().endswith(("?", "？"))
 
 
 def backoff_choices(content: Content, lang: str) -> tuple[Choice, ...]:
@@ -416,12 +424,14 @@ class Dispatcher:
                 round_no = progress.round if progress else 1
             nudge_info = (nudge.id, nudge.theme, round_no)
             reply = Reply(text=nudge.text[lang], message_id=f"nudge.{nudge.id}",
-                          choices=answer_choices(self.content, lang, row.id, nudge.flow))
+                          choices=answer_choices(self.content, lang, row.id, nudge.flow,
+                                                 question=_asks(nudge.text[lang])))
         elif row.kind == "followup":
             if row.message_id not in self.content.messages:
                 return None
             reply = Reply(text=self.content.text(row.message_id, lang, row.values or {}), message_id=row.message_id,
-                          choices=answer_choices(self.content, lang, row.id, row.flow))
+                          choices=answer_choices(self.content, lang, row.id, row.flow,
+                                                 question=_asks(self.content.text(row.message_id, lang))))
         elif row.kind == "backoff":
             reply = Reply(text=self.content.text("reminders.backoff_question", lang),
                           message_id="reminders.backoff_question", choices=backoff_choices(self.content, lang))
