@@ -140,6 +140,7 @@ class FlowSpec:
     file: str
     interrupts: tuple[str, ...] = INTERRUPTS
     hub: bool = False  # a menu: left (not stacked) when something else starts, and free text is read as from idle
+    remember: bool = True  # recent answers are recalled when a question comes again (off for settings and menus)
 
 
 @dataclass(frozen=True, slots=True)
@@ -464,7 +465,7 @@ def _load_flow(c: _Collector, path: Path, raw: Any) -> FlowSpec | None:
     return FlowSpec(id=fid, start=start if isinstance(start, str) else "", states=states, timeout=timeout,
                     entry=entry, theme=theme if isinstance(theme, str) else GENERAL_THEME,
                     seed=seed, on_timeout=on_timeout, file=c.rel(path), interrupts=interrupts,
-                    hub=bool(raw.get("hub", False)))
+                    hub=bool(raw.get("hub", False)), remember=bool(raw.get("remember", not raw.get("hub", False))))
 
 
 def _interrupts(c: _Collector, path: Path, key: str, raw: Any) -> tuple[str, ...]:
@@ -734,6 +735,7 @@ UI_ROLES = {
     "already_said_used": "common.already_said_used",
     "skip_ok": "common.skip_ok",
     "fallback_taken": "common.fallback_taken",
+    "recalled": "common.recalled",
 }
 REQUIRED_FLOWS = ("onboarding", "menu", "privacy")
 REQUIRED_STATES = ("privacy:confirm_delete",)

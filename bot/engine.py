@@ -20,7 +20,7 @@ Choice values that travel through platforms (postback data, Block Kit values, we
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable, Protocol, Sequence
 
 from bot import understand as U
@@ -30,8 +30,12 @@ from bot.types import SIGNAL_KINDS, Choice, Inbound, Reply, Signal
 
 MAX_AUTO_STEPS = 32
 MAX_STACK = 3
+IDLE = "idle"  # the flow name of a saved memory between flows (its label is "idle")
+MEMORY_TTL = timedelta(hours=24)
+MEMORY_SIZE = 24
+NOTICE_QUIET = timedelta(minutes=30)
 # Working values that travel with the user from flow to flow (not answers of one flow).
-CARRIED = ("_signals", "_stack", "_then", "_noticed")
+CARRIED = ("_signals", "_stack", "_then", "_noticed", "_memory", "_noticed_at")
 SUGGESTED_FLOWS = ("checkin", "boundary", "rest")
 INTENT_GROUP = {
     "stop_reminders": "reminders", "pause_reminders": "reminders", "resume": "reminders",
@@ -52,7 +56,7 @@ class ConvoState:
 
     @property
     def label(self) -> str:
-        return f"{self.flow}:{self.state}"
+        return IDLE if self.flow == IDLE else f"{self.flow}:{self.state}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +98,22 @@ class StepResult:
     replies: list[Reply]
     effects: list[Effect]
     language: str
+    memory: dict[str, Any] | None = None  # between flows: recent answers (ids and scores, never words)
+    at: datetime | None = None  # when the step ran (a saved memory lapses at once: it holds no reminder back)
 
     @property
     def state_label(self) -> str:
-        return self.convo.label if self.convo else "idle"
+        return self.convo.label if self.convo else IDLE
+
+    @property
+    def saved(self) -> ConvoState | None:
+        """What to save: the conversation, or between flows the short memory (already lapsed, so it
+        holds nothing back), or nothing."""
+        if self.convo is not None:
+            return self.convo
+        if self.memory:
+            return ConvoState(flow=IDLE, state=IDLE, vars=self.memory, expires_at=self.at)
+        return None
 
 
 def choice_value(flow: str, state: str, choice_id: str) -> str:
@@ -126,6 +142,7 @@ class _Run:
         self.signals = list(signals)
         self.replies: list[Reply] = []
         self.effects: list[Effect] = []
+        self.memory: dict[str, Any] = {}  # carried values from the idle memory (``_memory``, ``_noticed_at``)
 
     # -- output ---------------------------------------------------------------------------
     def say(self, message_id: str, values: dict[str, Any] | None = None, *, style: str = "normal",
@@ -170,6 +187,9 @@ class _Run:
                     seen.append(kind)
             pick = next((st.say_by_signal[k] for k in seen if k in st.say_by_signal), st.say_by_signal["default"])
             self.say(pick, vars)
+        got = None if again or not flow.remember else self.recalled(vars, flow, st)
+        if got is not None and (shown := self.recalled_text(flow, st, got)):
+            self.ui("recalled", {"answer": shown})
         self.attach(self.state_choices(flow, st))
 
     def run_actions(self, actions: Sequence[Action], vars: dict[str, Any]) -> None:
@@ -282,7 +302,31 @@ class _Run:
 
     def start(self, flow_id: str, state: str | None = None, vars: dict[str, Any] | None = None) -> ConvoState | None:
         flow = self.content.flows[flow_id]
-        return self.enter(flow, f"{flow_id}:{state or flow.start}", vars if vars is not None else {})
+        if vars is None:
+            vars = {k: v for k, v in self.memory.items() if k in CARRIED}
+        return self.enter(flow, f"{flow_id}:{state or flow.start}", vars)
+
+    def remember(self, vars: dict[str, Any], flow: FlowSpec, st: StateSpec, answer: dict[str, Any]) -> None:
+        """Keep a recent answer (a choice id or a score, never words) for this question."""
+        memory = dict(vars.get("_memory") or {})
+        memory[f"{flow.id}:{st.name}"] = {**answer, "at": self.now.isoformat()}
+        vars["_memory"] = dict(list(memory.items())[-MEMORY_SIZE:])
+
+    def recalled(self, vars: dict[str, Any], flow: FlowSpec, st: StateSpec) -> dict[str, Any] | None:
+        got = (vars.get("_memory") or {}).get(f"{flow.id}:{st.name}")
+        if not got:
+            return None
+        try:
+            at = datetime.fromisoformat(got["at"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        return got if self.now - at < MEMORY_TTL else None
+
+    def recalled_text(self, flow: FlowSpec, st: StateSpec, got: dict[str, Any]) -> str | None:
+        if "choice" in got:
+            ch = next((c for c in st.choices if c.id == got["choice"]), None)
+            return self.label(ch.label) if ch else None
+        return str(got["value"]) if "value" in got else None
 
     def start_over(self, convo: ConvoState | None, flow_id: str, state: str | None = None) -> ConvoState | None:
         """Start a flow on top of the current one, which comes back when it ends."""
@@ -295,12 +339,13 @@ class _Run:
 
     def after_flow(self, vars: dict[str, Any]) -> ConvoState | None:
         """What comes after a flow ends: the interrupted flow's question, or a flow they asked for."""
+        self.memory = {k: vars[k] for k in ("_memory", "_noticed_at") if k in vars}
         stack = list(vars.get("_stack") or [])
         if stack:
             frame = stack.pop()
             flow = self.content.flows.get(frame["flow"])
             if flow is not None and frame["state"] in flow.states:
-                back = dict(frame["vars"])
+                back = {**frame["vars"], **self.memory}
                 if stack:
                     back["_stack"] = stack
                 self.ui("back_to")
@@ -309,7 +354,7 @@ class _Run:
         then = vars.get("_then")
         if then in self.content.flows:
             self.ui("then_start", {"flow": flow_name(self, then)})
-            return self.start(then)
+            return self.start(then, vars={k: v for k, v in vars.items() if k in CARRIED and k != "_then"})
         return None
 
     def finish(self, flow: FlowSpec, vars: dict[str, Any]) -> None:
@@ -379,9 +424,35 @@ def step(*, content: Content, convo: ConvoState | None, inbound: Inbound, signal
          user: UserView, now: datetime, interpreters: Sequence[Interpreter | Callable] = ()) -> StepResult:
     """Advance one user's conversation by one inbound message. Pure: no I/O, clock passed in."""
     run = _Run(content, user.language, now, signals, consent_store_text=user.consent_store_text, user=user)
+    if convo is not None and convo.flow == IDLE:
+        run.memory = _fresh_memory(convo.vars, now)
+        convo = None
     convo = _live(run, convo, inbound)
+    if convo is not None:
+        run.memory = {k: convo.vars[k] for k in ("_memory", "_noticed_at") if k in convo.vars}
     new = _dispatch(run, convo, inbound, user, interpreters)
-    return StepResult(convo=new, replies=run.replies, effects=run.effects, language=run.lang)
+    if new is not None or inbound.kind == "unfollow" or any(e.name == "delete_data" for e in run.effects):
+        return StepResult(convo=new, replies=run.replies, effects=run.effects, language=run.lang)
+    memory = _fresh_memory(run.memory, now)
+    return StepResult(convo=None, replies=run.replies, effects=run.effects, language=run.lang,
+                      memory=memory or None, at=now)
+
+
+def _fresh_memory(vars: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The recent part of a memory: answers younger than MEMORY_TTL, notices younger than NOTICE_QUIET."""
+    def young(at: Any, ttl: timedelta) -> bool:
+        try:
+            return now - datetime.fromisoformat(at) < ttl
+        except (TypeError, ValueError):
+            return False
+    out: dict[str, Any] = {}
+    answers = {k: v for k, v in (vars.get("_memory") or {}).items() if isinstance(v, dict) and young(v.get("at"), MEMORY_TTL)}
+    if answers:
+        out["_memory"] = answers
+    noticed = {k: v for k, v in (vars.get("_noticed_at") or {}).items() if young(v, NOTICE_QUIET)}
+    if noticed:
+        out["_noticed_at"] = noticed
+    return out
 
 
 def _live(run: _Run, convo: ConvoState | None, inbound: Inbound) -> ConvoState | None:
@@ -462,8 +533,11 @@ def _idle_text(run: _Run, text: str, interpreters: Sequence[Interpreter]) -> Con
         _suggest(run)
         return None
     top = strongest(run.signals)
-    if top is not None:
+    noticed = dict(run.memory.get("_noticed_at") or {})
+    if top is not None and top.kind not in noticed:
         run.notice(top, offer=True)
+        noticed[top.kind] = run.now.isoformat()
+        run.memory["_noticed_at"] = noticed
         return None
     if U.is_question(run.u, text, run.lang):
         run.ui("cannot_answer")
@@ -607,7 +681,7 @@ def _answer(run: _Run, convo: ConvoState, flow: FlowSpec, st: StateSpec, text: s
             run.lang = lang
             run.effect("set_language", language=lang)
             return run.enter(flow, st.understands["language"], vars)
-    if st.text is not None and st.text.parse == "score":
+    if st.text is not None and st.text.parse == "score" and answer != "already_said":
         reading = U.read_score(run.u, text, run.lang)
         if reading is not None:
             if reading.out_of_range:
@@ -619,6 +693,15 @@ def _answer(run: _Run, convo: ConvoState, flow: FlowSpec, st: StateSpec, text: s
         return _unreadable(run, convo, flow, st, vars, text,
                            message=st.text.invalid or run.content.ui["score_invalid"])
     if answer == "already_said":
+        recalled = run.recalled(vars, flow, st)
+        if recalled is not None and "choice" in recalled:
+            ch = next((c for c in st.choices if c.id == recalled["choice"]), None)
+            if ch is not None:
+                run.ui("already_said_used")
+                return _take_choice(run, flow, st, ch, vars)
+        if recalled is not None and "value" in recalled and st.text is not None:
+            run.ui("already_said_used")
+            return _flow_text(run, replace(convo, vars=vars), str(recalled["value"]), value=recalled["value"])
         got = _earlier_answer(convo, st)
         if got is not None:
             run.ui("already_said_used")
@@ -735,7 +818,7 @@ def _command(run: _Run, convo: ConvoState | None, name: str) -> ConvoState | Non
             run.ui("nothing_to_cancel")
             return None
         run.ui("cancelled")
-        return run.after_flow({k: v for k, v in convo.vars.items() if k == "_stack"})
+        return run.after_flow({k: v for k, v in convo.vars.items() if k in ("_stack", "_memory", "_noticed_at")})
     if name == "continue":
         if convo is not None and convo.vars.get("_switch"):
             vars = dict(convo.vars)
@@ -810,6 +893,8 @@ def _choice(run: _Run, convo: ConvoState | None, value: str) -> ConvoState | Non
 
 def _take_choice(run: _Run, flow: FlowSpec, st: StateSpec, ch, vars: dict[str, Any]) -> ConvoState | None:
     vars.pop("_misses", None)
+    if flow.remember:
+        run.remember(vars, flow, st, {"choice": ch.id})
     vars.update(ch.set)
     run.run_actions(ch.actions, vars)
     return run.enter(flow, ch.next, vars)
@@ -831,6 +916,8 @@ def _flow_text(run: _Run, convo: ConvoState, text: str, *, value: Any = None) ->
         value = text.strip()
     if st.text.save:
         vars[st.text.save] = value
+    if isinstance(value, int) and not isinstance(value, bool) and flow.remember:
+        run.remember(vars, flow, st, {"value": value})
     if st.offers:
         top = strongest(run.signals)
         noticed = list(vars.get("_noticed") or [])

@@ -129,7 +129,7 @@ class Coach:
             await repo.record_signals(session, user, signals, now=now)
             if inbound.kind == "text" and inbound.text:
                 await repo.store_message(session, user, text=inbound.text, direction="in", now=now)
-            await repo.save_convo(session, user.id, result.convo, now=now, exists=convo_saved)
+            await repo.save_convo(session, user.id, result.saved, now=now, exists=convo_saved)
             changes: dict[str, Any] = {}
             if inbound.kind in ("text", "choice", "command"):
                 changes["last_message_at"] = now

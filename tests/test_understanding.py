@@ -354,3 +354,46 @@ def test_reminder_buttons_fit_the_nudge():
     assert [c.label for c in question] == ["考えてみた", "今はいい", "話したい"]
     assert [c.label for c in statement] == ["Done", "Not now"]
     assert question[0].value == "nudge:r1:done"
+
+
+def test_no_message_tells_people_to_use_the_buttons():
+    content = shipped_content()
+    for mid, msg in content.messages.items():
+        if mid.startswith(("slack.", "web.", "nudge.button")):
+            continue  # the channels' own chrome, and button labels themselves
+        for lang, text in msg.text.items():
+            assert not re.search(r"ボタン|button|\btap\b", text, re.I), (mid, lang, text)
+
+
+@pytest.mark.parametrize("lang,same", [("ja", "同じ"), ("en", "same")])
+def test_a_question_answered_minutes_ago_is_recalled_and_same_takes_it(lang, same):
+    c = chat(lang)
+    c.press("go:rest")
+    c.send("今日とれる" if lang == "ja" else "today")
+    assert c.state == "rest:drop"
+    c.send("キャンセル" if lang == "ja" else "cancel")
+    assert c.state == "idle" and c.last.saved is not None and c.last.saved.label == "idle"
+    assert c.last.saved.vars == {"_memory": {"rest:next_break": {"choice": "today", "at": c.now.isoformat()}}}
+    assert c.last.saved.expires_at == c.now  # lapsed at once: it holds no reminder back
+    c.wait(minutes=10)
+    c.press("go:rest")
+    assert c.ids[-1] == "common.recalled"
+    assert c.content.text("rest.break_today", lang) in c.texts[-1]
+    c.send(same)
+    assert c.ids[0] == "common.already_said_used" and c.state == "rest:drop"
+    c.wait(days=2)
+    c.press("go:rest")
+    assert "common.recalled" not in c.ids  # only recent answers are recalled
+
+
+def test_the_same_pattern_is_not_pointed_out_twice_in_a_row_from_idle():
+    c = chat("ja")
+    c.send("また断れなくて引き受けてしまった")
+    first = [i for i in c.ids if i.startswith("noticed.")]
+    assert first
+    c.send("今日も断れなくて引き受けてしまった")
+    assert not [i for i in c.ids if i.startswith("noticed.")]
+    assert c.ids[-1] == "common.idle_open"
+    c.wait(hours=1)
+    c.send("また断れなくて引き受けてしまった")
+    assert [i for i in c.ids if i.startswith("noticed.")] == first

@@ -62,7 +62,7 @@ class EngineChat:
                          signals=self._signals(inbound.text), user=view, now=self.now,
                          interpreters=self.interpreters)
         self.is_new = False
-        self.convo = self.last.convo
+        self.convo = self.last.saved
         self.lang = self.last.language
         self.all_effects.extend(self.last.effects)
         return self.last.replies
