@@ -431,7 +431,8 @@ def step(*, content: Content, convo: ConvoState | None, inbound: Inbound, signal
     if convo is not None:
         run.memory = {k: convo.vars[k] for k in ("_memory", "_noticed_at") if k in convo.vars}
     new = _dispatch(run, convo, inbound, user, interpreters)
-    if new is not None or inbound.kind == "unfollow" or any(e.name == "delete_data" for e in run.effects):
+    # After an export or an erasure in this step, nothing new is held (the export shows all there is).
+    if new is not None or inbound.kind == "unfollow" or any(e.name in ("delete_data", "export_data") for e in run.effects):
         return StepResult(convo=new, replies=run.replies, effects=run.effects, language=run.lang)
     memory = _fresh_memory(run.memory, now)
     return StepResult(convo=None, replies=run.replies, effects=run.effects, language=run.lang,
