@@ -736,6 +736,8 @@ UI_ROLES = {
     "skip_ok": "common.skip_ok",
     "fallback_taken": "common.fallback_taken",
     "recalled": "common.recalled",
+    "clarify_again": "common.clarify_again",
+    "idle_again": "common.idle_again",
 }
 REQUIRED_FLOWS = ("onboarding", "menu", "privacy")
 REQUIRED_STATES = ("privacy:confirm_delete",)

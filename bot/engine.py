@@ -253,9 +253,11 @@ class _Run:
             return text
         return self.label(generic)
 
-    def options_text(self, flow: FlowSpec, st: StateSpec, only: Sequence[Any] | None = None) -> str:
+    def options_text(self, flow: FlowSpec, st: StateSpec, only: Sequence[Any] | None = None, *,
+                     numbered: bool = False) -> str:
         quote = self.content.ui["option_quote"]
-        items = [self.content.text(quote, self.lang, {"option": self.label(ch.label)}) for ch in (only or st.choices)]
+        items = [(f"{st.choices.index(ch) + 1}. " if numbered else "")
+                 + self.content.text(quote, self.lang, {"option": self.label(ch.label)}) for ch in (only or st.choices)]
         return self.label(self.content.ui["options_join"]).join(items)
 
     def followup_message(self, message_id: str, vars: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -544,6 +546,13 @@ def _idle_text(run: _Run, text: str, interpreters: Sequence[Interpreter]) -> Con
         run.ui("cannot_answer")
         _suggest(run)
         return None
+    last = (run.memory.get("_noticed_at") or {}).get("_idle")
+    noticed = dict(run.memory.get("_noticed_at") or {})
+    noticed["_idle"] = run.now.isoformat()
+    run.memory["_noticed_at"] = noticed
+    if last is not None:  # they are writing on: listen, without the same suggestions again
+        run.ui("idle_again")
+        return None
     feel = U.tone(run.u, text, run.lang)
     if feel == "hard":
         run.ui("idle_hard")
@@ -792,7 +801,10 @@ def _clarify(run: _Run, convo: ConvoState, flow: FlowSpec, st: StateSpec, vars: 
         ch = next(c for c in st.choices if c.id == st.fallback)
         run.ui("fallback_taken", {"option": run.label(ch.label)})
         return _take_choice(run, flow, st, ch, vars)
-    if message is not None:
+    if misses[st.name] >= 2 and message is None:
+        run.ui("clarify_again", {"options": run.options_text(flow, st, only, numbered=True)},
+               choices=run.state_choices(flow, st))
+    elif message is not None:
         run.say(message, choices=run.state_choices(flow, st))
     elif st.clarify is not None:
         run.say(st.clarify, vars, choices=run.state_choices(flow, st))

@@ -397,3 +397,36 @@ def test_the_same_pattern_is_not_pointed_out_twice_in_a_row_from_idle():
     c.wait(hours=1)
     c.send("また断れなくて引き受けてしまった")
     assert [i for i in c.ids if i.startswith("noticed.")] == first
+
+
+@pytest.mark.parametrize("text,days,time", [
+    ("平日の朝8時にお願いできますか", ("mon", "tue", "wed", "thu", "fri"), "08:00"),
+    ("毎朝8時にリマインドしてもらえますか", ("mon", "tue", "wed", "thu", "fri", "sat", "sun"), "08:00"),
+    ("毎日21時ごろ", ("mon", "tue", "wed", "thu", "fri", "sat", "sun"), "21:00"),
+    ("月曜と木曜の夜9時がいいです", ("mon", "thu"), "21:00"),
+    ("平日の朝８時がいいな", ("mon", "tue", "wed", "thu", "fri"), "08:00"),
+    ("9pm on mondays and thursdays", ("mon", "thu"), "21:00"),
+    ("could you remind me every morning at 7", ("mon", "tue", "wed", "thu", "fri", "sat", "sun"), "07:00"),
+])
+def test_reminder_times_in_casual_and_polite_phrasings(text, days, time):
+    from bot.reminders.parse import parse_reminder_command
+
+    got = parse_reminder_command(text)
+    assert got is not None and (got.days, got.time) == (days, time)
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_the_same_clarification_or_idle_reply_is_not_said_twice_in_a_row(lang):
+    c = chat(lang)
+    c.press("go:privacy")
+    c.send("青い傘" if lang == "ja" else "blue umbrella")
+    first = c.texts[0]
+    c.send("赤い靴" if lang == "ja" else "red shoes")
+    assert c.ids == ["common.clarify_again"] and c.texts[0] != first
+    c.send("2")  # a number is enough
+    assert c.state == "privacy:confirm_delete"
+    c.send("キャンセル" if lang == "ja" else "cancel")
+    c.send("青い傘を買った" if lang == "ja" else "I bought an umbrella")
+    assert c.ids == ["common.idle", "common.idle_open"]
+    c.send("赤い靴も買った" if lang == "ja" else "and red shoes")
+    assert c.ids == ["common.idle_again"] and not c.choices
