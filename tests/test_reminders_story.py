@@ -177,6 +177,10 @@ async def test_ignored_three_times_the_question_comes_once(world, clock):
         ("Keep them", "go:reminder_checkin"), ("Change", "go:settings"), ("Stop them", "cmd:stop_reminders")]
     skipped = [r for r in await world.rows(ken) if r.status == "skipped"]
     assert {r.reason for r in skipped} == {"backoff: every other slot"}
+    # The reminder after the question keeps its answers at hand (LINE shows buttons on the latest message only).
+    after = [c.value for c in sent[4].reply.choices]
+    assert after[-3:] == ["go:reminder_checkin", "go:settings", "cmd:stop_reminders"]
+    assert after[0].startswith("nudge:")
 
     # Ken taps "Keep them": daily again.
     out = await world.tap(ken, "go:reminder_checkin")
