@@ -153,6 +153,15 @@ class _Run:
         self.replies.append(Reply(text=text, message_id=message_id, choices=tuple(choices), style=style,
                                   evidence=tuple(evidence)))
 
+    def variant(self, message_id: str) -> str:
+        """One of ``message_id``, ``message_id.2``, ``.3``...: a different wording each week, so a weekly
+        closing does not read the same every time."""
+        count = 1
+        while f"{message_id}.{count + 1}" in self.content.messages:
+            count += 1
+        n = self.now.isocalendar().week % count
+        return message_id if n == 0 else f"{message_id}.{n + 1}"
+
     def ui(self, role: str, values: dict[str, Any] | None = None, **kw) -> None:
         self.say(self.content.ui[role], values, **kw)
 
@@ -177,7 +186,7 @@ class _Run:
         """Say a state's words and show its buttons (without running its actions again).
         ``again``: asking a second time, so only the question itself (the last message), not the intro."""
         if st.say_by_mood and not again:
-            self.say(st.say_by_mood[vars.get("_mood") or "mixed"], vars)
+            self.say(self.variant(st.say_by_mood[vars.get("_mood") or "mixed"]), vars)
         for mid in (st.say[-1:] if again else st.say):
             self.say(mid, vars)
         if st.say_by_signal:
@@ -186,7 +195,7 @@ class _Run:
                 if isinstance(vars.get(key), int) and vars[key] <= 2 and kind not in seen:
                     seen.append(kind)
             pick = next((st.say_by_signal[k] for k in seen if k in st.say_by_signal), st.say_by_signal["default"])
-            self.say(pick, vars)
+            self.say(self.variant(pick), vars)
         got = None if again or not flow.remember else self.recalled(vars, flow, st)
         if got is not None and (shown := self.recalled_text(flow, st, got)):
             self.ui("recalled", {"answer": shown})

@@ -247,7 +247,8 @@ def test_checkin_with_buttons_and_typed_scores(chat: Chat):
     chat.say("reflection")
     assert chat.state == "checkin:question"
     # the week is acknowledged in our words (a tiring week chasing replies), then one question
-    assert chat.ids == ["checkin.ack.hard", "checkin.gist.replies", "checkin.question.default"]
+    assert chat.ids[:2] == ["checkin.ack.hard", "checkin.gist.replies"]
+    assert chat.ids[2].startswith("checkin.question.default")  # its wording changes from week to week
     assert SAY[chat.lang]["reflection"] not in " ".join(chat.texts)
 
     chat.pick("checkin.thought_about_it")

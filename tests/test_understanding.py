@@ -430,3 +430,17 @@ def test_the_same_clarification_or_idle_reply_is_not_said_twice_in_a_row(lang):
     assert c.ids == ["common.idle", "common.idle_open"]
     c.send("赤い靴も買った" if lang == "ja" else "and red shoes")
     assert c.ids == ["common.idle_again"] and not c.choices
+
+
+def test_weekly_closings_do_not_read_the_same_every_week():
+    c = chat("en")
+    closings = []
+    for week in range(3):
+        c.press("go:checkin")
+        for s in ("3", "3", "3", "skip"):
+            c.send(s)
+        question = c.ids[-1]
+        c.send("ok")
+        closings.append((question, c.ids[0]))
+        c.wait(days=7)
+    assert len({q for q, _ in closings}) == 3 and len({s for _, s in closings}) == 2
