@@ -780,8 +780,10 @@ def _validate_links(c: _Collector, content: Content) -> None:
                     c.add(flow.file, f"{key}[{i}].message",
                           f"{mid!r} uses the user's words ({', '.join(sorted(content.placeholders(mid)))}); add "
                           f"'{mid}.plain' for users who did not agree to us keeping their words")
-                if a.arg.get("flow") is not None and a.arg.get("flow") not in flows:
-                    c.add(flow.file, f"{key}[{i}].flow", f"unknown flow {a.arg.get('flow')!r}")
+                talk = a.arg.get("flow")
+                fid, _, sname = str(talk).partition(":")
+                if talk is not None and (fid not in flows or (sname and sname not in flows[fid].states)):
+                    c.add(flow.file, f"{key}[{i}].flow", f"unknown flow or flow:state {talk!r}")
 
     for name in REQUIRED_FLOWS:
         if name not in flows:
@@ -827,7 +829,7 @@ def _validate_links(c: _Collector, content: Content) -> None:
             if not st.choices and st.text is None and st.next is None:
                 c.add(flow.file, k, "offers no choices, takes no text and has no next: the user would be stuck "
                                     "(add choices, text, or next: end)")
-        _check_reachable(c, flow)
+        _check_reachable(c, flow, _entered_from_outside(flows).get(flow.id, set()))
     for nid, n in content.nudges.items():
         if n.flow and n.flow not in flows:
             c.add(f"nudges/{n.theme}.yaml", f"nudges.{nid}.flow", f"unknown flow {n.flow!r}")
@@ -848,11 +850,27 @@ def _validate_links(c: _Collector, content: Content) -> None:
             c.add("messages", mid, f"required message (used for {role}) is missing")
 
 
-def _check_reachable(c: _Collector, flow: FlowSpec) -> None:
+def _entered_from_outside(flows: dict[str, FlowSpec]) -> dict[str, set[str]]:
+    """States other flows (``flow:state`` targets) or follow-ups ("talk about it") lead into directly."""
+    entries: dict[str, set[str]] = {}
+    for flow in flows.values():
+        for st in flow.states.values():
+            targets = [st.next, st.text.next if st.text else None, *[ch.next for ch in st.choices],
+                       *st.on_signal.values(), *st.understands.values()]
+            actions = [*st.actions, *(st.text.actions if st.text else ()), *[a for ch in st.choices for a in ch.actions]]
+            targets += [a.arg.get("flow") for a in actions if a.name == "schedule_followup" and isinstance(a.arg, dict)]
+            for t in targets:
+                if isinstance(t, str) and ":" in t and not t.startswith("@"):
+                    fid, state = t.split(":", 1)
+                    entries.setdefault(fid, set()).add(state)
+    return entries
+
+
+def _check_reachable(c: _Collector, flow: FlowSpec, entries: set[str] = frozenset()) -> None:
     if flow.start not in flow.states:
         return
-    seen = {flow.start}
-    todo = deque([flow.start])
+    seen = {flow.start, *(e for e in entries if e in flow.states)}
+    todo = deque(seen)
     while todo:
         st = flow.states[todo.popleft()]
         targets = [st.next, st.text.next if st.text else None, *[ch.next for ch in st.choices],

@@ -15,7 +15,7 @@ Choice values that travel through platforms (postback data, Block Kit values, we
   ``go:FLOW``              start a flow (menus, offers)
   ``cmd:NAME``             a global command (``cmd:continue``: stay in the current flow)
   ``offer:KIND:no``        decline an offer made after a signal
-  ``nudge:ID:ANSWER[:FLOW]`` answer a reminder (done, later, talk)
+  ``nudge:ID:ANSWER[:FLOW[:STATE]]`` answer a reminder (done, later, talk: open FLOW, at STATE to continue)
 """
 from __future__ import annotations
 
@@ -891,12 +891,15 @@ def _choice(run: _Run, convo: ConvoState | None, value: str) -> ConvoState | Non
     if kind == "offer" and len(parts) == 3:
         run.ui("offer_declined")
         return _reprompt(run, convo)
-    if kind == "nudge" and len(parts) in (3, 4) and parts[2] in ("done", "later", "talk"):
+    if kind == "nudge" and len(parts) in (3, 4, 5) and parts[2] in ("done", "later", "talk"):
         answer = parts[2]
         run.effect("nudge_response", outbox_id=parts[1], answer=answer)
+        if answer == "talk" and len(parts) >= 4 and parts[3] in run.content.flows:
+            state = parts[4] if len(parts) == 5 and parts[4] in run.content.flows[parts[3]].states else None
+            if state is None:
+                run.ui("nudge_talk")
+            return run.start(parts[3], state)  # with a state: the conversation continues where it left off
         run.ui(f"nudge_{answer}")
-        if answer == "talk" and len(parts) == 4 and parts[3] in run.content.flows:
-            return run.start(parts[3])
         return _reprompt(run, convo)
     if kind == "c" and len(parts) == 4:
         _, fid, sname, cid = parts

@@ -317,16 +317,21 @@ def test_boundary_decline_draft_and_followup(chat: Chat):
     chat.pick("boundary.followup_yes")
     followup = chat.effect("schedule_followup")
     assert followup.args == {"due_at": T0 + timedelta(days=2), "message_id": "boundary.followup",
-                             "flow": "boundary", "values": {"topic": SAY[chat.lang]["request"]}}
+                             "flow": "boundary:after_followup", "values": {"topic": SAY[chat.lang]["request"]}}
     assert chat.ids == ["boundary.closing_followup"]
     assert chat.state == "idle"
 
-    # Two days later the reminder reads back the request; "talk about it" reopens the practice.
+    # Two days later the reminder reads back the request; "talk about it" continues from there.
     text = chat.content.text("boundary.followup", chat.lang, followup.args["values"])
     assert SAY[chat.lang]["request"] in text
     chat.wait(days=2)
-    chat.press("nudge:17:talk:boundary")
+    chat.press("nudge:17:talk:boundary:after_followup")
     assert chat.effect("nudge_response").args == {"outbox_id": "17", "answer": "talk"}
+    assert chat.ids == ["boundary.after_followup"] and chat.state == "boundary:after_followup"
+    chat.send("送れた！" if chat.lang == "ja" else "yes, I sent it")
+    assert chat.ids == ["boundary.closing_sent"] and chat.state == "idle"
+    # A reminder that names only its flow opens it from the start.
+    chat.press("nudge:18:talk:boundary")
     assert chat.ids == ["nudge.answer_talk", "boundary.intro", "boundary.request"]
 
 

@@ -444,3 +444,15 @@ def test_weekly_closings_do_not_read_the_same_every_week():
         closings.append((question, c.ids[0]))
         c.wait(days=7)
     assert len({q for q, _ in closings}) == 3 and len({s for _, s in closings}) == 2
+
+
+def test_talk_about_it_on_a_follow_up_offers_to_continue_where_it_left_off():
+    from bot.reminders.dispatch import answer_choices
+
+    talk = answer_choices(shipped_content(), "ja", "r9", "boundary:after_followup", question=True)[-1]
+    assert talk.value == "nudge:r9:talk:boundary:after_followup"
+    c = chat("ja")
+    c.press(talk.value)
+    assert c.state == "boundary:after_followup"
+    c.send("まだ")
+    assert c.ids == ["boundary.closing_not_sent"]

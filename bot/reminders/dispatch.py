@@ -104,7 +104,8 @@ def answer_choices(content: Content, lang: str, outbox_id: str, flow: str | None
     done = ui["nudge_button_thought"] if question else ui["nudge_button_done"]
     choices = [Choice(content.text(done, lang), f"nudge:{outbox_id}:done"),
                Choice(content.text(ui["nudge_button_later"], lang), f"nudge:{outbox_id}:later")]
-    if flow and flow in content.flows:
+    fid, _, state = (flow or "").partition(":")  # "talk about it" opens a flow, or a state of it
+    if fid in content.flows and (not state or state in content.flows[fid].states):
         choices.append(Choice(content.text(ui["nudge_button_talk"], lang), f"nudge:{outbox_id}:talk:{flow}"))
     return tuple(choices)
 
