@@ -142,6 +142,11 @@ class FlowSpec:
     hub: bool = False  # a menu: left (not stacked) when something else starts, and free text is read as from idle
     remember: bool = True  # recent answers are recalled when a question comes again (off for settings and menus)
 
+    @property
+    def compares_checkins(self) -> bool:
+        """Whether the flow acknowledges a check-in (and so may compare it with the previous one)."""
+        return any(a.name == "acknowledge" for st in self.states.values() for a in st.actions)
+
 
 @dataclass(frozen=True, slots=True)
 class Message:

@@ -69,6 +69,7 @@ class UserView:
     is_new: bool = False
     reminders: str | None = None  # "on", "paused", "off", "none" (never set), or None when not known
     timezone: str = "Asia/Tokyo"
+    last_checkin: dict[str, int | None] | None = None  # the previous check-in's scores, when a check-in runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +253,9 @@ class _Run:
         self.say(f"checkin.ack.{mood}")
         if topic and topic in self.content.messages:
             self.say(topic)
+        trend = _trend(vars, self.user.last_checkin)
+        if trend is not None:
+            self.say(f"checkin.trend.{trend}")
 
     def short_topic(self, raw: Any, generic: str) -> str:
         """A topic a client may read: what they wrote only when it is a short label, else our generic words."""
@@ -386,6 +390,18 @@ class _Run:
     def offer_choices(self, kind: str) -> list[Choice]:
         route = self.content.signal_routes[kind]
         return [Choice(self.label(route.accept), f"go:{route.flow}"), Choice(self.label(route.decline), f"offer:{kind}:no")]
+
+
+def _trend(vars: dict[str, Any], last: dict[str, int | None] | None) -> str | None:
+    """"down" or "up" when the scores moved by two or more in total since the previous check-in."""
+    if not last:
+        return None
+    diffs = [vars[k] - last[k] for k in ("energy", "boundaries", "client_respect")
+             if isinstance(vars.get(k), int) and isinstance(last.get(k), int)]
+    if not diffs:
+        return None
+    total = sum(diffs)
+    return "down" if total <= -2 else "up" if total >= 2 else None
 
 
 def flow_name(run: _Run, flow_id: str) -> str:

@@ -108,6 +108,9 @@ class Coach:
         facts: dict[str, Any] = {}
         for provide in self.fact_providers:
             facts.update(await provide(session, user))
+        flow = self.content.flows.get(convo.flow) if convo is not None else None
+        if flow is not None and flow.compares_checkins and not created:
+            facts["last_checkin"] = await repo.last_checkin_scores(session, user.id)
         view = UserView(language=user.language, consent_store_text=user.consent_store_text,
                         crisis_paused=user.crisis_paused_at is not None, is_new=created,
                         timezone=user.timezone or self.default_timezone, **facts)

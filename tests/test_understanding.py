@@ -456,3 +456,35 @@ def test_talk_about_it_on_a_follow_up_offers_to_continue_where_it_left_off():
     assert c.state == "boundary:after_followup"
     c.send("まだ")
     assert c.ids == ["boundary.closing_not_sent"]
+
+
+@pytest.mark.parametrize("last,trend", [
+    ({"energy": 5, "boundaries": 4, "client_respect": 4}, "checkin.trend.down"),
+    ({"energy": 1, "boundaries": 1, "client_respect": 2}, "checkin.trend.up"),
+    ({"energy": 3, "boundaries": 3, "client_respect": 3}, None),
+    (None, None),
+])
+def test_the_acknowledgement_compares_with_the_previous_check_in(last, trend):
+    c = chat("en", last_checkin=last)
+    c.press("go:checkin")
+    for s in ("3", "3", "3", "skip"):
+        c.send(s)
+    trends = [i for i in c.ids if i.startswith("checkin.trend.")]
+    assert trends == ([trend] if trend else [])
+
+
+async def test_the_coach_gives_the_engine_the_previous_check_in_scores(runtime, clock):
+    from bot.types import Inbound, UserKey
+
+    key = UserKey("cli", "trend")
+
+    async def say(text):
+        return await runtime.coach.handle(Inbound(user=key, kind="text", text=text, received_at=clock()))
+
+    for text in ("cancel", "cancel", "check-in", "5", "5", "5", "skip", "ok"):
+        await say(text)
+    clock.advance(days=7)
+    for text in ("check-in", "1", "2", "1"):
+        await say(text)
+    out = await say("skip")
+    assert "checkin.trend.down" in [r.message_id for r in out.replies]

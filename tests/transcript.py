@@ -38,12 +38,14 @@ class EngineChat:
     """One user's conversation with the pure engine; the clock moves only when told."""
 
     def __init__(self, content: Content | None = None, *, lang: str = "en", now: datetime = T0,
-                 is_new: bool = False, detect: bool = True, interpreters=(), consent: bool = False):
+                 is_new: bool = False, detect: bool = True, interpreters=(), consent: bool = False,
+                 last_checkin: dict | None = None):
         self.content = content or shipped_content()
         self.lang = lang
         self.now = now
         self.is_new = is_new
         self.consent = consent
+        self.last_checkin = last_checkin
         self.detect = detect
         self.interpreters = tuple(interpreters)
         self.convo: ConvoState | None = None
@@ -57,7 +59,8 @@ class EngineChat:
         return shipped_detector().detect(text, None)
 
     def _step(self, inbound: Inbound) -> list[Reply]:
-        view = UserView(language=self.lang, is_new=self.is_new, consent_store_text=self.consent)
+        view = UserView(language=self.lang, is_new=self.is_new, consent_store_text=self.consent,
+                        last_checkin=self.last_checkin)
         self.last = step(content=self.content, convo=self.convo, inbound=inbound,
                          signals=self._signals(inbound.text), user=view, now=self.now,
                          interpreters=self.interpreters)
