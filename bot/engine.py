@@ -652,7 +652,8 @@ def _carry_out_intent(run: _Run, convo: ConvoState | None, text: str, interprete
                     run.effects.extend(got.effects)
                     run.say(got.message_id, got.values)
                     return _resume(run, convo, "reminder_time")
-    intent = U.read_intent(run.u, text, run.lang)
+    free_text = st is not None and st.text is not None and st.text.parse == "text"
+    intent = U.read_intent(run.u, text, run.lang, free_text=free_text)
     if intent is None or intent in ("thanks", "greeting"):
         return _NOT_HANDLED
     if not _allowed(run, convo, INTENT_GROUP[intent]):

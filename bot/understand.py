@@ -44,6 +44,9 @@ class IntentRule:
     groups: tuple[tuple[tuple[str, ...], ...], ...]  # entries; each entry is groups that must all be present
     none: tuple[str, ...]
     max_chars: int
+    # Where people write freely (a reflection), a message is this intent by its word groups only when
+    # it also has one of these words (our own word "reminder", not a client's "notifications").
+    in_free_text: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +261,7 @@ def read_language(u: Understanding, text: str, lang: str) -> str | None:
     return None
 
 
-def _rule_matches(rule: IntentRule, t: str, c: str) -> bool:
+def _rule_matches(rule: IntentRule, t: str, c: str, free_text: bool = False) -> bool:
     if c in rule.exact or t in rule.exact:
         return True
     parts = [p for p in re.split(r"[ 、。,.!！?？…]+", c) if p]
@@ -266,11 +269,14 @@ def _rule_matches(rule: IntentRule, t: str, c: str) -> bool:
         return True
     if len(t) > rule.max_chars or any(has(t, n) for n in rule.none):
         return False
+    if free_text and not any(has(t, w) for w in rule.in_free_text):
+        return False
     return any(all(any(has(t, w) for w in group) for group in entry) for entry in rule.groups)
 
 
-def read_intent(u: Understanding, text: str, lang: str) -> str | None:
-    """The intent a message expresses, in priority order (data requests first, small talk last)."""
+def read_intent(u: Understanding, text: str, lang: str, *, free_text: bool = False) -> str | None:
+    """The intent a message expresses, in priority order (data requests first, small talk last).
+    ``free_text``: the question takes free words, so word groups need the intent's own words."""
     lexs = u.order(lang)
     t = fold(text)
     c = core(text, lexs)
@@ -279,7 +285,7 @@ def read_intent(u: Understanding, text: str, lang: str) -> str | None:
     for name in INTENTS:
         for lx in lexs:
             rule = lx.intents.get(name)
-            if rule is not None and _rule_matches(rule, t, c):
+            if rule is not None and _rule_matches(rule, t, c, free_text):
                 if name == "pause_reminders" and read_until(u, text, lang, now=datetime(2000, 1, 3), tz="UTC") is None:
                     break
                 return name
@@ -587,8 +593,8 @@ def _lexicon(lang: str, path: Path, raw: dict, add) -> Lexicon | None:
             add(path, key, "an intent has exact (phrases), all (lists of word groups), none and max_chars")
             continue
         for k in spec:
-            if k not in ("exact", "all", "none", "max_chars"):
-                add(path, f"{key}.{k}", "unknown key (known: exact, all, none, max_chars)")
+            if k not in ("exact", "all", "none", "max_chars", "in_free_text"):
+                add(path, f"{key}.{k}", "unknown key (known: exact, all, none, max_chars, in_free_text)")
         groups_raw = spec.get("all") or []
         entries: list[tuple[tuple[str, ...], ...]] = []
         if not isinstance(groups_raw, list):
@@ -606,7 +612,8 @@ def _lexicon(lang: str, path: Path, raw: dict, add) -> Lexicon | None:
         if not exact and not entries:
             add(path, key, "needs exact phrases or word groups under all")
         intents[name] = IntentRule(exact=exact, groups=tuple(entries),
-                                   none=_phrases(path, f"{key}.none", spec.get("none"), add), max_chars=max_chars)
+                                   none=_phrases(path, f"{key}.none", spec.get("none"), add), max_chars=max_chars,
+                                   in_free_text=_phrases(path, f"{key}.in_free_text", spec.get("in_free_text"), add))
     question = raw.get("question") or {}
     topics: dict[str, tuple[str, ...]] = {}
     for mid, words in (raw.get("topics") or {}).items():

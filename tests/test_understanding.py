@@ -488,3 +488,19 @@ async def test_the_coach_gives_the_engine_the_previous_check_in_scores(runtime, 
         await say(text)
     out = await say("skip")
     assert "checkin.trend.down" in [r.message_id for r in out.replies]
+
+
+@pytest.mark.parametrize("lang,reflection,command", [
+    ("ja", "Slackの通知を止めたい", "リマインドとめて"),
+    ("en", "I want to stop client messages at night", "stop reminders"),
+])
+def test_a_reflection_about_notifications_is_an_answer_but_our_own_words_are_a_command(lang, reflection, command):
+    c = chat(lang)
+    c.press("go:checkin")
+    for s in ("3", "3", "3"):
+        c.send(s)
+    assert c.state == "checkin:reflection"
+    c.send(command)
+    assert effect(c, "reminders").args == {"op": "off"} and c.state == "checkin:reflection"
+    c.send(reflection)
+    assert c.effects == [] and c.state == "checkin:question"  # taken as the reflection
