@@ -504,3 +504,13 @@ def test_a_reflection_about_notifications_is_an_answer_but_our_own_words_are_a_c
     assert effect(c, "reminders").args == {"op": "off"} and c.state == "checkin:reflection"
     c.send(reflection)
     assert c.effects == [] and c.state == "checkin:question"  # taken as the reflection
+
+
+@pytest.mark.parametrize("said,lang", [("英語で話して", "en"), ("can we speak english", "en"), ("日本語にして", "ja"),
+                                       ("speak japanese", "ja")])
+def test_language_in_everyday_words_mid_flow_and_the_question_comes_back(said, lang):
+    c = chat("ja" if lang == "en" else "en")
+    c.press("go:checkin")
+    c.send(said)
+    assert c.lang == lang and c.ids == ["common.language_set", "checkin.energy"]
+    assert c.state == "checkin:energy"
