@@ -536,3 +536,19 @@ async def test_the_scheduler_ticks_passes_and_runs_periodic_jobs(world, clock, s
         stop.set()
         await asyncio.wait_for(task, timeout=10)
     assert len(world.sender.to("U-kai")) == 1  # many ticks, one reminder
+
+
+async def test_a_follow_up_queued_with_older_values_falls_back_to_its_plain_wording(world, clock):
+    hana = UserKey("line", "U-old")
+    await world.meet(hana, lang="ja")
+    async with world.runtime.db.session() as s:
+        user = await repo.get_user(s, hana)
+        from bot.engine import Effect
+
+        await world.runtime.extras["reminders"].on_followup(s, user, Effect("schedule_followup", {
+            "due_at": clock.now + timedelta(days=2), "message_id": "boundary.followup", "flow": "boundary",
+            "values": {"request": "週末の対応"}}), clock.now)  # the placeholder this message used before
+        await s.commit()
+    await world.run(until=clock.now + timedelta(days=2, hours=1), step=timedelta(minutes=30))
+    [sent] = world.sender.to("U-old")
+    assert sent.reply.message_id == "boundary.followup.plain" and "{" not in sent.reply.text

@@ -442,9 +442,12 @@ class Dispatcher:
         elif row.kind == "followup":
             if row.message_id not in self.content.messages:
                 return None
-            reply = Reply(text=self.content.text(row.message_id, lang, row.values or {}), message_id=row.message_id,
+            message_id, values = row.message_id, row.values or {}
+            if self.content.placeholders(message_id) - set(values) and f"{message_id}.plain" in self.content.messages:
+                message_id, values = f"{message_id}.plain", {}  # queued before its wording changed: never a raw {name}
+            reply = Reply(text=self.content.text(message_id, lang, values), message_id=message_id,
                           choices=answer_choices(self.content, lang, row.id, row.flow,
-                                                 question=_asks(self.content.text(row.message_id, lang))))
+                                                 question=_asks(self.content.text(message_id, lang))))
         elif row.kind == "backoff":
             reply = Reply(text=self.content.text("reminders.backoff_question", lang),
                           message_id="reminders.backoff_question", choices=backoff_choices(self.content, lang))
