@@ -45,7 +45,14 @@ ACTIONS: dict[str, str] = {
     "delete_data": "none",
     "resume": "none",
     "clear_vars": "none",
+    "acknowledge": "none",
+    "short_topic": "topic",
 }
+# What may interrupt a state (a flow's default, a state's override); see content/README.md.
+INTERRUPTS = ("help", "menu", "cancel", "reminders", "language", "privacy", "switch", "chat")
+# What a state understands beyond its buttons and its text rule, each with where it leads.
+UNDERSTANDS = ("language", "reminder_time", "skip", "dont_know", "already_said", "help", "stop_reminders",
+               "pause_reminders", "resume", "reminder_frequency", "export_data")
 TEXT_PARSERS = ("text", "score")
 COMMAND_NAMES = (
     "help", "menu", "cancel", "stop_reminders", "resume", "language_ja", "language_en",
@@ -85,6 +92,7 @@ class ChoiceSpec:
     next: str | None
     set: dict[str, Any]
     actions: tuple[Action, ...]
+    means: tuple[str, ...] = ()  # answer kinds this choice stands for (yes, no, skip, dont_know, ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +115,12 @@ class StateSpec:
     actions: tuple[Action, ...]
     next: str | None
     offers: bool
+    interrupts: tuple[str, ...] | None = None  # None: the flow's default
+    understands: dict[str, str | None] = field(default_factory=dict)
+    lean_on_scores: dict[str, str] = field(default_factory=dict)  # low score of a value → a signal kind for say_by_signal
+    say_by_mood: dict[str, str] = field(default_factory=dict)  # hard | mixed | good → message id
+    clarify: str | None = None  # message id when an answer could not be read (default: name the options)
+    fallback: str | None = None  # choice id taken after two answers that could not be read
 
     @property
     def waits(self) -> bool:
@@ -125,6 +139,14 @@ class FlowSpec:
     seed: str | None
     on_timeout: str | None  # message id said when the user returns after the flow expired
     file: str
+    interrupts: tuple[str, ...] = INTERRUPTS
+    hub: bool = False  # a menu: left (not stacked) when something else starts, and free text is read as from idle
+    remember: bool = True  # recent answers are recalled when a question comes again (off for settings and menus)
+
+    @property
+    def compares_checkins(self) -> bool:
+        """Whether the flow acknowledges a check-in (and so may compare it with the previous one)."""
+        return any(a.name == "acknowledge" for st in self.states.values() for a in st.actions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +200,7 @@ class Content:
     presets: dict[str, ReminderPreset]
     ui: dict[str, str] = field(default_factory=dict)  # role → message id (fallback, help, ...)
     crisis: CrisisContent | None = None  # crisis/*.yaml: support lines and how care reads messages
+    understanding: Any = None  # bot.understand.Understanding
     _phrases: dict[str, tuple[str, str]] | None = None
 
     def phrase_index(self) -> dict[str, tuple[str, str]]:
@@ -282,6 +305,9 @@ def _parse_actions(c: _Collector, path: Path, key: str, raw: Any) -> tuple[Actio
             c.add(path, where, f"{name} needs a duration like 7d, not {arg!r}")
         elif kind == "preset" and not isinstance(arg, str):
             c.add(path, where, "reminder_preset needs a preset id")
+        elif kind == "topic":
+            if not isinstance(arg, dict) or not all(isinstance(arg.get(k), str) for k in ("from", "save", "generic")):
+                c.add(path, where, "short_topic needs {from: <value>, save: <value>, generic: <message id>}")
         elif kind == "followup":
             if not isinstance(arg, dict) or parse_duration(arg.get("after")) is None or \
                     not isinstance(arg.get("message"), str):
@@ -347,7 +373,8 @@ def _load_flow(c: _Collector, path: Path, raw: Any) -> FlowSpec | None:
             c.add(path, key, "a state must be a mapping")
             continue
         unknown = set(spec) - {"say", "say_by_signal", "choices", "text", "on_signal", "actions", "next",
-                               "offers"}
+                               "offers", "interrupts", "understands", "lean_on_scores", "say_by_mood", "clarify",
+                               "fallback"}
         for u in sorted(unknown):
             c.add(path, f"{key}.{u}", "unknown key")
         choices = []
@@ -366,9 +393,19 @@ def _load_flow(c: _Collector, path: Path, raw: Any) -> FlowSpec | None:
             seen_ids.add(ch["id"])
             if ":" in ch["id"]:
                 c.add(path, ck, "choice ids cannot contain ':'")
+            means = tuple(_as_list(ch.get("means")))
+            from bot.understand import ANSWER_KINDS
+            for m in means:
+                if m not in ANSWER_KINDS:
+                    c.add(path, f"{ck}.means", f"unknown answer kind {m!r} (known: {', '.join(ANSWER_KINDS)})")
+            if not means and ch["id"] in ANSWER_KINDS:
+                means = (ch["id"],)
+            elif not means and ch["id"] in ("unsure", "not_sure"):
+                means = ("dont_know", "maybe")
             choices.append(ChoiceSpec(
                 id=ch["id"], label=ch["label"], next=ch.get("next"),
                 set=ch.get("set") or {}, actions=_parse_actions(c, path, f"{ck}.actions", ch.get("actions")),
+                means=means,
             ))
         text_spec = None
         if spec.get("text") is not None:
@@ -396,18 +433,59 @@ def _load_flow(c: _Collector, path: Path, raw: Any) -> FlowSpec | None:
         if not all(isinstance(s, str) for s in say):
             c.add(path, f"{key}.say", "say is a list of message ids")
             say = [s for s in say if isinstance(s, str)]
+        interrupts = _interrupts(c, path, f"{key}.interrupts", spec["interrupts"]) if "interrupts" in spec else None
+        understands: dict[str, str | None] = {}
+        raw_u = spec.get("understands") or {}
+        if not isinstance(raw_u, dict):
+            c.add(path, f"{key}.understands", f"a mapping of {', '.join(UNDERSTANDS)} to a target (or null)")
+            raw_u = {}
+        for k, target in raw_u.items():
+            if k not in UNDERSTANDS:
+                c.add(path, f"{key}.understands.{k}", f"unknown (known: {', '.join(UNDERSTANDS)})")
+                continue
+            understands[k] = target
+        lean = _str_map(c, path, f"{key}.lean_on_scores", spec.get("lean_on_scores"))
+        for v in lean.values():
+            if v not in SIGNAL_KINDS:
+                c.add(path, f"{key}.lean_on_scores", f"unknown signal kind {v!r}")
+        mood = _str_map(c, path, f"{key}.say_by_mood", spec.get("say_by_mood"))
+        for k in mood:
+            if k not in ("hard", "mixed", "good"):
+                c.add(path, f"{key}.say_by_mood.{k}", "moods are hard, mixed and good")
+        if mood and set(mood) != {"hard", "mixed", "good"}:
+            c.add(path, f"{key}.say_by_mood", "needs hard, mixed and good")
+        fallback = spec.get("fallback")
+        if fallback is not None and fallback not in {ch.id for ch in choices}:
+            c.add(path, f"{key}.fallback", f"{fallback!r} is not one of this state's choice ids")
         states[name] = StateSpec(
             name=name, say=tuple(say), say_by_signal=say_by_signal, choices=tuple(choices), text=text_spec,
             on_signal=on_signal, actions=_parse_actions(c, path, f"{key}.actions", spec.get("actions")),
-            next=spec.get("next"), offers=bool(spec.get("offers", True)),
+            next=spec.get("next"), offers=bool(spec.get("offers", True)), interrupts=interrupts,
+            understands=understands, lean_on_scores=lean, say_by_mood=mood, clarify=spec.get("clarify"),
+            fallback=fallback,
         )
     start = raw.get("start")
     if start not in states:
         c.add(path, "start", f"start state {start!r} is not declared in states")
     on_timeout = raw.get("on_timeout")
+    interrupts = _interrupts(c, path, "interrupts", raw["interrupts"]) if "interrupts" in raw else INTERRUPTS
     return FlowSpec(id=fid, start=start if isinstance(start, str) else "", states=states, timeout=timeout,
                     entry=entry, theme=theme if isinstance(theme, str) else GENERAL_THEME,
-                    seed=seed, on_timeout=on_timeout, file=c.rel(path))
+                    seed=seed, on_timeout=on_timeout, file=c.rel(path), interrupts=interrupts,
+                    hub=bool(raw.get("hub", False)), remember=bool(raw.get("remember", not raw.get("hub", False))))
+
+
+def _interrupts(c: _Collector, path: Path, key: str, raw: Any) -> tuple[str, ...]:
+    """``all``, ``none`` or a list of INTERRUPTS."""
+    if raw == "all":
+        return INTERRUPTS
+    if raw in ("none", None):
+        return ()
+    items = _as_list(raw)
+    for i in items:
+        if i not in INTERRUPTS:
+            c.add(path, key, f"unknown interruption {i!r} (known: all, none, {', '.join(INTERRUPTS)})")
+    return tuple(i for i in items if i in INTERRUPTS)
 
 
 def _check_theme(c: _Collector, path: Path, key: str, theme: Any, seed: Any, *, allow_general: bool = True) -> None:
@@ -631,9 +709,42 @@ UI_ROLES = {
     "nudge_button_done": "nudge.button_done",
     "nudge_button_later": "nudge.button_later",
     "nudge_button_talk": "nudge.button_talk",
+    "nudge_button_thought": "nudge.button_thought",
     "export_intro": "privacy.export_intro",
     "deleted": "privacy.deleted",
     "group_only_one_to_one": "common.group_one_to_one",
+    "clarify": "common.clarify",
+    "option_quote": "common.option_quote",
+    "options_join": "common.options_join",
+    "score_clamped": "common.score_clamped",
+    "thanks": "common.thanks_reply",
+    "greeting": "common.greeting",
+    "cannot_answer": "common.cannot_answer",
+    "idle_open": "common.idle_open",
+    "idle_hard": "common.idle_hard",
+    "idle_good": "common.idle_good",
+    "suggest_more": "common.suggest_more",
+    "first_ack": "common.first_ack",
+    "finish_first": "common.finish_first",
+    "back_to": "common.back_to",
+    "switch_ask": "common.switch_ask",
+    "switch_yes": "common.switch_yes",
+    "switch_no": "common.switch_no",
+    "then_start": "common.then_start",
+    "reminders_paused_until": "common.reminders_paused_until",
+    "reminders_frequency": "common.reminders_frequency",
+    "reminders_fewer": "common.reminders_fewer",
+    "reminders_none": "common.reminders_none",
+    "resumed_no_reminders": "common.resumed_no_reminders",
+    "reminders_ask_time": "common.reminders_ask_time",
+    "date": "common.date",
+    "already_said_none": "common.already_said_none",
+    "already_said_used": "common.already_said_used",
+    "skip_ok": "common.skip_ok",
+    "fallback_taken": "common.fallback_taken",
+    "recalled": "common.recalled",
+    "clarify_again": "common.clarify_again",
+    "idle_again": "common.idle_again",
 }
 REQUIRED_FLOWS = ("onboarding", "menu", "privacy")
 REQUIRED_STATES = ("privacy:confirm_delete",)
@@ -676,8 +787,10 @@ def _validate_links(c: _Collector, content: Content) -> None:
                     c.add(flow.file, f"{key}[{i}].message",
                           f"{mid!r} uses the user's words ({', '.join(sorted(content.placeholders(mid)))}); add "
                           f"'{mid}.plain' for users who did not agree to us keeping their words")
-                if a.arg.get("flow") is not None and a.arg.get("flow") not in flows:
-                    c.add(flow.file, f"{key}[{i}].flow", f"unknown flow {a.arg.get('flow')!r}")
+                talk = a.arg.get("flow")
+                fid, _, sname = str(talk).partition(":")
+                if talk is not None and (fid not in flows or (sname and sname not in flows[fid].states)):
+                    c.add(flow.file, f"{key}[{i}].flow", f"unknown flow or flow:state {talk!r}")
 
     for name in REQUIRED_FLOWS:
         if name not in flows:
@@ -706,6 +819,16 @@ def _validate_links(c: _Collector, content: Content) -> None:
                     check_msg(flow.file, f"{k}.text.invalid", st.text.invalid)
             for sig, target in st.on_signal.items():
                 check_target(flow, f"{k}.on_signal.{sig}", target)
+            for what, target in st.understands.items():
+                check_target(flow, f"{k}.understands.{what}", target)
+            for mood, mid in st.say_by_mood.items():
+                check_msg(flow.file, f"{k}.say_by_mood.{mood}", mid)
+            for opt in ("clarify",):
+                if getattr(st, opt) is not None:
+                    check_msg(flow.file, f"{k}.{opt}", getattr(st, opt))
+            for i, a in enumerate((*st.actions, *(st.text.actions if st.text else ()))):
+                if a.name == "short_topic" and isinstance(a.arg, dict):
+                    check_msg(flow.file, f"{k}.actions[{i}].generic", a.arg.get("generic"))
             check_target(flow, f"{k}.next", st.next)
             check_actions(flow, f"{k}.actions", st.actions)
             if not st.say and not st.say_by_signal and st.waits:
@@ -713,7 +836,7 @@ def _validate_links(c: _Collector, content: Content) -> None:
             if not st.choices and st.text is None and st.next is None:
                 c.add(flow.file, k, "offers no choices, takes no text and has no next: the user would be stuck "
                                     "(add choices, text, or next: end)")
-        _check_reachable(c, flow)
+        _check_reachable(c, flow, _entered_from_outside(flows).get(flow.id, set()))
     for nid, n in content.nudges.items():
         if n.flow and n.flow not in flows:
             c.add(f"nudges/{n.theme}.yaml", f"nudges.{nid}.flow", f"unknown flow {n.flow!r}")
@@ -725,20 +848,40 @@ def _validate_links(c: _Collector, content: Content) -> None:
             c.add("signals.yaml", f"{kind}.flow", f"unknown flow {route.flow!r}")
     for pid, p in content.presets.items():
         check_msg("reminders.yaml", f"presets.{pid}.label", p.label)
+    if content.understanding is not None:
+        for lang, lx in content.understanding.lexicons.items():
+            for mid in lx.topics:
+                check_msg(f"understanding/{lang}.yaml", f"topics.{mid}", mid)
     for role, mid in content.ui.items():
         if mid not in messages:
             c.add("messages", mid, f"required message (used for {role}) is missing")
 
 
-def _check_reachable(c: _Collector, flow: FlowSpec) -> None:
+def _entered_from_outside(flows: dict[str, FlowSpec]) -> dict[str, set[str]]:
+    """States other flows (``flow:state`` targets) or follow-ups ("talk about it") lead into directly."""
+    entries: dict[str, set[str]] = {}
+    for flow in flows.values():
+        for st in flow.states.values():
+            targets = [st.next, st.text.next if st.text else None, *[ch.next for ch in st.choices],
+                       *st.on_signal.values(), *st.understands.values()]
+            actions = [*st.actions, *(st.text.actions if st.text else ()), *[a for ch in st.choices for a in ch.actions]]
+            targets += [a.arg.get("flow") for a in actions if a.name == "schedule_followup" and isinstance(a.arg, dict)]
+            for t in targets:
+                if isinstance(t, str) and ":" in t and not t.startswith("@"):
+                    fid, state = t.split(":", 1)
+                    entries.setdefault(fid, set()).add(state)
+    return entries
+
+
+def _check_reachable(c: _Collector, flow: FlowSpec, entries: set[str] = frozenset()) -> None:
     if flow.start not in flow.states:
         return
-    seen = {flow.start}
-    todo = deque([flow.start])
+    seen = {flow.start, *(e for e in entries if e in flow.states)}
+    todo = deque(seen)
     while todo:
         st = flow.states[todo.popleft()]
         targets = [st.next, st.text.next if st.text else None, *[ch.next for ch in st.choices],
-                   *st.on_signal.values()]
+                   *st.on_signal.values(), *st.understands.values()]
         for t in targets:
             if isinstance(t, str) and t in flow.states and t not in seen:
                 seen.add(t)
@@ -773,12 +916,19 @@ def _collect(root: Path) -> tuple[Content, _Collector]:
         signal_routes=_load_signal_routes(c, root),
         presets=_load_presets(c, root),
         ui=dict(UI_ROLES),
+        understanding=_load_understanding(c, root),
     )
     _validate_links(c, content)
     _check_entry_clashes(c, content)
     content.crisis, crisis_errors = load_crisis(root)
     c.errors.extend(crisis_errors + check_crisis_content(content))
     return content, c
+
+
+def _load_understanding(c: _Collector, root: Path):
+    from bot.understand import load_understanding
+
+    return load_understanding(root, LANGUAGES, c.add, c.read_yaml)
 
 
 def _check_entry_clashes(c: _Collector, content: Content) -> None:

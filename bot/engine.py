@@ -5,25 +5,45 @@ of ``Effect`` values (save a check-in, switch language, pause reminders, ...) th
 applies at the edge. Flows are data (``content/flows/*.yaml``): states, prompts, choices, free
 text, transitions on choice, text, signal and timeout, and the reserved ``end`` state.
 
+Free text is read by meaning (``bot.understand``, words from ``content/understanding/``): an intent
+(stop reminders, help, export my data, ...) is carried out wherever the state allows it (``interrupts``
+in the flow data) and the interrupted question comes back; flows started from inside a flow sit on a
+stack (``_stack`` in the working values) and the interrupted flow resumes when they end.
+
 Choice values that travel through platforms (postback data, Block Kit values, web buttons):
   ``c:FLOW:STATE:CHOICE``  a choice in a flow state (stale if the user has moved on)
   ``go:FLOW``              start a flow (menus, offers)
-  ``cmd:NAME``             a global command
+  ``cmd:NAME``             a global command (``cmd:continue``: stay in the current flow)
   ``offer:KIND:no``        decline an offer made after a signal
-  ``nudge:ID:ANSWER[:FLOW]`` answer a reminder (done, later, talk)
+  ``nudge:ID:ANSWER[:FLOW[:STATE]]`` answer a reminder (done, later, talk: open FLOW, at STATE to continue)
   ``crisis:…``, ``tel:…``, ``https://…``  crisis care's answers and links (bot/crisis/care.py)
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable, Protocol, Sequence
 
+from bot import understand as U
 from bot.content import END, Action, Content, FlowSpec, StateSpec, parse_duration
-from bot.text import normalize_command, parse_score
+from bot.text import normalize_command
 from bot.types import SIGNAL_KINDS, Choice, Inbound, Reply, Signal
 
 MAX_AUTO_STEPS = 32
+MAX_STACK = 3
+IDLE = "idle"  # the flow name of a saved memory between flows (its label is "idle")
+MEMORY_TTL = timedelta(hours=24)
+MEMORY_SIZE = 24
+NOTICE_QUIET = timedelta(minutes=30)
+# Working values that travel with the user from flow to flow (not answers of one flow).
+CARRIED = ("_signals", "_stack", "_then", "_noticed", "_memory", "_noticed_at")
+SUGGESTED_FLOWS = ("checkin", "boundary", "rest")
+INTENT_GROUP = {
+    "stop_reminders": "reminders", "pause_reminders": "reminders", "resume": "reminders",
+    "reminder_frequency": "reminders", "set_reminders": "reminders", "help": "help", "menu": "menu",
+    "cancel": "cancel", "export_data": "privacy", "delete_data": "privacy", "language_ja": "language",
+    "language_en": "language", "thanks": "chat", "greeting": "chat",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +57,7 @@ class ConvoState:
 
     @property
     def label(self) -> str:
-        return f"{self.flow}:{self.state}"
+        return IDLE if self.flow == IDLE else f"{self.flow}:{self.state}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +68,9 @@ class UserView:
     consent_store_text: bool = False
     crisis_paused: bool = False
     is_new: bool = False
-    timezone: str | None = None  # IANA name; crisis care picks the support lines by it
+    reminders: str | None = None  # "on", "paused", "off", "none" (never set), or None when not known
+    timezone: str = "Asia/Tokyo"
+    last_checkin: dict[str, int | None] | None = None  # the previous check-in's scores, when a check-in runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +100,22 @@ class StepResult:
     replies: list[Reply]
     effects: list[Effect]
     language: str
+    memory: dict[str, Any] | None = None  # between flows: recent answers (ids and scores, never words)
+    at: datetime | None = None  # when the step ran (a saved memory lapses at once: it holds no reminder back)
 
     @property
     def state_label(self) -> str:
-        return self.convo.label if self.convo else "idle"
+        return self.convo.label if self.convo else IDLE
+
+    @property
+    def saved(self) -> ConvoState | None:
+        """What to save: the conversation, or between flows the short memory (already lapsed, so it
+        holds nothing back), or nothing."""
+        if self.convo is not None:
+            return self.convo
+        if self.memory:
+            return ConvoState(flow=IDLE, state=IDLE, vars=self.memory, expires_at=self.at)
+        return None
 
 
 def choice_value(flow: str, state: str, choice_id: str) -> str:
@@ -100,21 +134,35 @@ class _Run:
     """The mutable scratchpad of one step; discarded when it returns."""
 
     def __init__(self, content: Content, lang: str, now: datetime, signals: Sequence[Signal], *,
-                 consent_store_text: bool = False):
+                 consent_store_text: bool = False, user: UserView | None = None):
         self.content = content
+        self.user = user or UserView(language=lang)
+        self.u = content.understanding or U.Understanding()
         self.consent_store_text = consent_store_text
         self.lang = lang
         self.now = now
         self.signals = list(signals)
         self.replies: list[Reply] = []
         self.effects: list[Effect] = []
+        self.memory: dict[str, Any] = {}  # carried values from the idle memory (``_memory``, ``_noticed_at``)
 
     # -- output ---------------------------------------------------------------------------
     def say(self, message_id: str, values: dict[str, Any] | None = None, *, style: str = "normal",
             choices: Sequence[Choice] = (), evidence: Sequence[Signal] = ()) -> None:
         text = self.content.text(message_id, self.lang, values)
+        if self.replies and self.replies[-1].text == text:
+            return  # the same words twice in a row say nothing new
         self.replies.append(Reply(text=text, message_id=message_id, choices=tuple(choices), style=style,
                                   evidence=tuple(evidence)))
+
+    def variant(self, message_id: str) -> str:
+        """One of ``message_id``, ``message_id.2``, ``.3``...: a different wording each week, so a weekly
+        closing does not read the same every time."""
+        count = 1
+        while f"{message_id}.{count + 1}" in self.content.messages:
+            count += 1
+        n = self.now.isocalendar().week % count
+        return message_id if n == 0 else f"{message_id}.{n + 1}"
 
     def ui(self, role: str, values: dict[str, Any] | None = None, **kw) -> None:
         self.say(self.content.ui[role], values, **kw)
@@ -139,12 +187,20 @@ class _Run:
     def prompt(self, flow: FlowSpec, st: StateSpec, vars: dict[str, Any], *, again: bool = False) -> None:
         """Say a state's words and show its buttons (without running its actions again).
         ``again``: asking a second time, so only the question itself (the last message), not the intro."""
+        if st.say_by_mood and not again:
+            self.say(self.variant(st.say_by_mood[vars.get("_mood") or "mixed"]), vars)
         for mid in (st.say[-1:] if again else st.say):
             self.say(mid, vars)
         if st.say_by_signal:
-            seen = vars.get("_signals") or []
+            seen = list(vars.get("_signals") or [])
+            for key, kind in st.lean_on_scores.items():
+                if isinstance(vars.get(key), int) and vars[key] <= 2 and kind not in seen:
+                    seen.append(kind)
             pick = next((st.say_by_signal[k] for k in seen if k in st.say_by_signal), st.say_by_signal["default"])
-            self.say(pick, vars)
+            self.say(self.variant(pick), vars)
+        got = None if again or not flow.remember else self.recalled(vars, flow, st)
+        if got is not None and (shown := self.recalled_text(flow, st, got)):
+            self.ui("recalled", {"answer": shown})
         self.attach(self.state_choices(flow, st))
 
     def run_actions(self, actions: Sequence[Action], vars: dict[str, Any]) -> None:
@@ -174,8 +230,49 @@ class _Run:
             elif a.name == "clear_vars":
                 for k in [k for k in vars if not k.startswith("_")]:
                     vars.pop(k)
+            elif a.name == "acknowledge":
+                self.acknowledge(vars)
+            elif a.name == "short_topic":
+                vars[a.arg["save"]] = self.short_topic(vars.get(a.arg["from"]), a.arg["generic"])
             else:  # export_data, delete_data, resume
                 self.effect(a.name)
+
+    def acknowledge(self, vars: dict[str, Any]) -> None:
+        """Say, in our words, how the week sounds: the mood from scores and words, and the gist."""
+        scores = [v for k in ("energy", "boundaries", "client_respect") if isinstance(v := vars.get(k), int)]
+        words = vars.get("reflection") if isinstance(vars.get("reflection"), str) else None
+        feel = U.tone(self.u, words, self.lang)
+        avg = sum(scores) / len(scores) if scores else 3
+        if feel == "hard" or avg <= 2 or (scores and min(scores) == 1):
+            mood = "hard"
+        elif avg >= 4 and feel != "hard":
+            mood = "good"
+        else:
+            mood = "mixed"
+        vars["_mood"] = mood
+        topic = U.gist(self.u, words, self.lang)
+        self.say(f"checkin.ack.{mood}")
+        if topic and topic in self.content.messages:
+            self.say(topic)
+        trend = _trend(vars, self.user.last_checkin)
+        if trend is not None:
+            self.say(f"checkin.trend.{trend}")
+
+    def short_topic(self, raw: Any, generic: str) -> str:
+        """A topic a client may read: what they wrote only when it is a short label, else our generic words."""
+        text = raw.strip() if isinstance(raw, str) else ""
+        limit = 16 if U._JA_SCRIPT.search(text) else 40
+        if text and len(text) <= limit and not any(ch in text for ch in "。.!！?？\n「」\"") \
+                and not any(U.has(U.fold(text), w) for w in ("私", "わたし", "自分", "i", "my", "me", "i'm")):
+            return text
+        return self.label(generic)
+
+    def options_text(self, flow: FlowSpec, st: StateSpec, only: Sequence[Any] | None = None, *,
+                     numbered: bool = False) -> str:
+        quote = self.content.ui["option_quote"]
+        items = [(f"{st.choices.index(ch) + 1}. " if numbered else "")
+                 + self.content.text(quote, self.lang, {"option": self.label(ch.label)}) for ch in (only or st.choices)]
+        return self.label(self.content.ui["options_join"]).join(items)
 
     def followup_message(self, message_id: str, vars: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """The follow-up to schedule and the values it needs. The user's own words travel with it only
@@ -200,15 +297,16 @@ class _Run:
         return flow, target
 
     def enter(self, flow: FlowSpec, target: str | None, vars: dict[str, Any]) -> ConvoState | None:
-        """Move to ``target``: run actions, say prompts, and follow states that do not wait."""
+        """Move to ``target``: run actions, say prompts, and follow states that do not wait. When a flow
+        ends, the flow it interrupted (top of the stack) asks its question again."""
         for _ in range(MAX_AUTO_STEPS):
             where = self.resolve(flow, target)
             if where is None:
                 self.finish(flow, vars)
-                return None
+                return self.after_flow(vars)
             new_flow, name = where
             if new_flow.id != flow.id:
-                vars = {"_signals": vars.get("_signals", [])}
+                vars = {k: vars[k] for k in CARRIED if k in vars}
             flow = new_flow
             st = flow.states[name]
             self.run_actions(st.actions, vars)
@@ -220,7 +318,60 @@ class _Run:
 
     def start(self, flow_id: str, state: str | None = None, vars: dict[str, Any] | None = None) -> ConvoState | None:
         flow = self.content.flows[flow_id]
-        return self.enter(flow, f"{flow_id}:{state or flow.start}", vars if vars is not None else {})
+        if vars is None:
+            vars = {k: v for k, v in self.memory.items() if k in CARRIED}
+        return self.enter(flow, f"{flow_id}:{state or flow.start}", vars)
+
+    def remember(self, vars: dict[str, Any], flow: FlowSpec, st: StateSpec, answer: dict[str, Any]) -> None:
+        """Keep a recent answer (a choice id or a score, never words) for this question."""
+        memory = dict(vars.get("_memory") or {})
+        memory[f"{flow.id}:{st.name}"] = {**answer, "at": self.now.isoformat()}
+        vars["_memory"] = dict(list(memory.items())[-MEMORY_SIZE:])
+
+    def recalled(self, vars: dict[str, Any], flow: FlowSpec, st: StateSpec) -> dict[str, Any] | None:
+        got = (vars.get("_memory") or {}).get(f"{flow.id}:{st.name}")
+        if not got:
+            return None
+        try:
+            at = datetime.fromisoformat(got["at"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        return got if self.now - at < MEMORY_TTL else None
+
+    def recalled_text(self, flow: FlowSpec, st: StateSpec, got: dict[str, Any]) -> str | None:
+        if "choice" in got:
+            ch = next((c for c in st.choices if c.id == got["choice"]), None)
+            return self.label(ch.label) if ch else None
+        return str(got["value"]) if "value" in got else None
+
+    def start_over(self, convo: ConvoState | None, flow_id: str, state: str | None = None) -> ConvoState | None:
+        """Start a flow on top of the current one, which comes back when it ends."""
+        if convo is None or convo.flow == flow_id or self.content.flows[convo.flow].hub:
+            return self.start(flow_id, state)
+        stack = list(convo.vars.get("_stack") or [])
+        frame_vars = {k: v for k, v in convo.vars.items() if k not in ("_stack", "_switch")}
+        stack.append({"flow": convo.flow, "state": convo.state, "vars": frame_vars})
+        return self.start(flow_id, state, {"_stack": stack[-MAX_STACK:], "_signals": convo.vars.get("_signals", [])})
+
+    def after_flow(self, vars: dict[str, Any]) -> ConvoState | None:
+        """What comes after a flow ends: the interrupted flow's question, or a flow they asked for."""
+        self.memory = {k: vars[k] for k in ("_memory", "_noticed_at") if k in vars}
+        stack = list(vars.get("_stack") or [])
+        if stack:
+            frame = stack.pop()
+            flow = self.content.flows.get(frame["flow"])
+            if flow is not None and frame["state"] in flow.states:
+                back = {**frame["vars"], **self.memory}
+                if stack:
+                    back["_stack"] = stack
+                self.ui("back_to")
+                self.prompt(flow, flow.states[frame["state"]], back, again=True)
+                return ConvoState(flow=flow.id, state=frame["state"], vars=back, expires_at=self.now + flow.timeout)
+        then = vars.get("_then")
+        if then in self.content.flows:
+            self.ui("then_start", {"flow": flow_name(self, then)})
+            return self.start(then, vars={k: v for k, v in vars.items() if k in CARRIED and k != "_then"})
+        return None
 
     def finish(self, flow: FlowSpec, vars: dict[str, Any]) -> None:
         """At the end of a flow, offer the practice that what was noticed during it suggests."""
@@ -240,6 +391,23 @@ class _Run:
     def offer_choices(self, kind: str) -> list[Choice]:
         route = self.content.signal_routes[kind]
         return [Choice(self.label(route.accept), f"go:{route.flow}"), Choice(self.label(route.decline), f"offer:{kind}:no")]
+
+
+def _trend(vars: dict[str, Any], last: dict[str, int | None] | None) -> str | None:
+    """"down" or "up" when the scores moved by two or more in total since the previous check-in."""
+    if not last:
+        return None
+    diffs = [vars[k] - last[k] for k in ("energy", "boundaries", "client_respect")
+             if isinstance(vars.get(k), int) and isinstance(last.get(k), int)]
+    if not diffs:
+        return None
+    total = sum(diffs)
+    return "down" if total <= -2 else "up" if total >= 2 else None
+
+
+def flow_name(run: _Run, flow_id: str) -> str:
+    mid = f"menu.{flow_id}"
+    return run.label(mid) if mid in run.content.messages else flow_id
 
 
 def _note_signals(vars: dict[str, Any], signals: Sequence[Signal]) -> None:
@@ -271,6 +439,15 @@ def _match_choice(run: _Run, st: StateSpec, text: str):
     return None
 
 
+def _allowed(run: _Run, convo: ConvoState | None, group: str) -> bool:
+    """Whether the state the user is in lets ``group`` interrupt it (declared in the flow data)."""
+    if convo is None:
+        return True
+    flow = run.content.flows[convo.flow]
+    st = flow.states[convo.state]
+    return group in (st.interrupts if st.interrupts is not None else flow.interrupts)
+
+
 def step(*, content: Content, convo: ConvoState | None, inbound: Inbound, signals: Sequence[Signal],
          user: UserView, now: datetime, interpreters: Sequence[Interpreter | Callable] = ()) -> StepResult:
     """Advance one user's conversation by one inbound message. Pure: no I/O, clock passed in."""
@@ -279,10 +456,37 @@ def step(*, content: Content, convo: ConvoState | None, inbound: Inbound, signal
     cared = care_step(content=content, convo=convo, inbound=inbound, signals=signals, user=user, now=now)
     if cared is not None:
         return cared
-    run = _Run(content, user.language, now, signals, consent_store_text=user.consent_store_text)
+    run = _Run(content, user.language, now, signals, consent_store_text=user.consent_store_text, user=user)
+    if convo is not None and convo.flow == IDLE:
+        run.memory = _fresh_memory(convo.vars, now)
+        convo = None
     convo = _live(run, convo, inbound)
+    if convo is not None:
+        run.memory = {k: convo.vars[k] for k in ("_memory", "_noticed_at") if k in convo.vars}
     new = _dispatch(run, convo, inbound, user, interpreters)
-    return StepResult(convo=new, replies=run.replies, effects=run.effects, language=run.lang)
+    # After an export or an erasure in this step, nothing new is held (the export shows all there is).
+    if new is not None or inbound.kind == "unfollow" or any(e.name in ("delete_data", "export_data") for e in run.effects):
+        return StepResult(convo=new, replies=run.replies, effects=run.effects, language=run.lang)
+    memory = _fresh_memory(run.memory, now)
+    return StepResult(convo=None, replies=run.replies, effects=run.effects, language=run.lang,
+                      memory=memory or None, at=now)
+
+
+def _fresh_memory(vars: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The recent part of a memory: answers younger than MEMORY_TTL, notices younger than NOTICE_QUIET."""
+    def young(at: Any, ttl: timedelta) -> bool:
+        try:
+            return now - datetime.fromisoformat(at) < ttl
+        except (TypeError, ValueError):
+            return False
+    out: dict[str, Any] = {}
+    answers = {k: v for k, v in (vars.get("_memory") or {}).items() if isinstance(v, dict) and young(v.get("at"), MEMORY_TTL)}
+    if answers:
+        out["_memory"] = answers
+    noticed = {k: v for k, v in (vars.get("_noticed_at") or {}).items() if young(v, NOTICE_QUIET)}
+    if noticed:
+        out["_noticed_at"] = noticed
+    return out
 
 
 def _live(run: _Run, convo: ConvoState | None, inbound: Inbound) -> ConvoState | None:
@@ -317,45 +521,322 @@ def _dispatch(run: _Run, convo: ConvoState | None, inbound: Inbound, user: UserV
     if inbound.kind == "choice" and inbound.choice:
         return _choice(run, convo, inbound.choice)
     text = inbound.text or ""
-    if convo is not None:
-        st = run.content.flows[convo.flow].states[convo.state]
-        ch = _match_choice(run, st, text)
-        if ch is not None:  # a typed button label wins over a command that happens to read the same
-            return _take_choice(run, run.content.flows[convo.flow], st, ch, dict(convo.vars))
+    if user.is_new and (convo is None or convo.flow != "onboarding"):
+        return _first_message(run, text, interpreters)
+    if convo is None:
+        return _idle_text(run, text, interpreters)
+    return _flow_message(run, convo, text, interpreters)
+
+
+# ------------------------------------------------------------------------------ free text
+
+_NOT_HANDLED = object()
+
+
+def _first_message(run: _Run, text: str, interpreters: Sequence[Interpreter]) -> ConvoState | None:
+    """A new user's first words: whatever they are, acknowledge a request or a pattern, and ask the
+    onboarding questions first (nothing they write is kept before they answer the consent question)."""
+    asked = match_command(run.content, text) is not None or U.read_intent(run.u, text, run.lang) not in (
+        None, "greeting", "thanks") or any(_interpretation(run, i, text) for i in interpreters)
+    if asked or strongest(run.signals) is not None:
+        run.ui("first_ack")
+    return run.start("onboarding")
+
+
+def _idle_text(run: _Run, text: str, interpreters: Sequence[Interpreter]) -> ConvoState | None:
     matched = match_command(run.content, text)
     if matched and matched[0] == "command":
-        return _command(run, convo, matched[1])
-    answering = convo is not None and run.content.flows[convo.flow].states[convo.state].text is not None
-    if matched and not answering:  # a flow's entry phrase typed as an answer is just an answer
+        return _command(run, None, matched[1])
+    got = _carry_out_intent(run, None, text, interpreters)
+    if got is not _NOT_HANDLED:
+        return got
+    if matched:
         return run.start(matched[1])
-    if user.is_new and convo is None:
-        return run.start("onboarding")
-    if convo is not None:
-        flow = run.content.flows[convo.flow]
-        st = flow.states[convo.state]
-        if st.text is None and _match_choice(run, st, text) is None:
-            interpreted = _interpret(run, interpreters, text)
-            if interpreted:
-                return _reprompt(run, convo)
-        return _flow_text(run, convo, text)
-    if _interpret(run, interpreters, text):
+    intent = U.read_intent(run.u, text, run.lang)
+    if intent == "thanks":
+        run.ui("thanks")
+        return None
+    if intent == "greeting":
+        run.ui("greeting")
+        _suggest(run)
         return None
     top = strongest(run.signals)
-    if top is not None:
+    noticed = dict(run.memory.get("_noticed_at") or {})
+    if top is not None and top.kind not in noticed:
         run.notice(top, offer=True)
+        noticed[top.kind] = run.now.isoformat()
+        run.memory["_noticed_at"] = noticed
         return None
-    run.ui("idle")
-    return run.start("menu")
+    if U.is_question(run.u, text, run.lang):
+        run.ui("cannot_answer")
+        _suggest(run)
+        return None
+    last = (run.memory.get("_noticed_at") or {}).get("_idle")
+    noticed = dict(run.memory.get("_noticed_at") or {})
+    noticed["_idle"] = run.now.isoformat()
+    run.memory["_noticed_at"] = noticed
+    if last is not None:  # they are writing on: listen, without the same suggestions again
+        run.ui("idle_again")
+        return None
+    feel = U.tone(run.u, text, run.lang)
+    if feel == "hard":
+        run.ui("idle_hard")
+    elif feel == "good":
+        run.ui("idle_good")
+    else:
+        run.ui("idle")
+    _suggest(run)
+    return None
 
 
-def _interpret(run: _Run, interpreters: Sequence[Interpreter], text: str) -> bool:
-    for interpret in interpreters:
-        got = interpret(text, lang=run.lang, now=run.now)
+def _suggest(run: _Run) -> None:
+    """An open question with a few things to do, as buttons (not the whole menu)."""
+    choices = [Choice(flow_name(run, f), f"go:{f}") for f in SUGGESTED_FLOWS if f in run.content.flows]
+    choices.append(Choice(run.label(run.content.ui["suggest_more"]), "cmd:menu"))
+    run.ui("idle_open", choices=choices)
+
+
+def _flow_message(run: _Run, convo: ConvoState, text: str, interpreters: Sequence[Interpreter]) -> ConvoState | None:
+    flow = run.content.flows[convo.flow]
+    st = flow.states[convo.state]
+    vars = dict(convo.vars)
+    pending = vars.pop("_switch", None)
+    convo = replace(convo, vars=vars)
+    if pending:  # they were asked whether to switch to another flow now or finish this one first
+        answer = U.read_answer(run.u, text, run.lang)
+        if answer == "yes":
+            return run.start(pending)
+        if answer in ("no", "maybe"):
+            vars["_then"] = pending
+            return _reprompt(run, convo)
+    ch = _match_choice(run, st, text)
+    if ch is not None:  # a typed button label wins over a command that happens to read the same
+        return _take_choice(run, flow, st, ch, vars)
+    matched = match_command(run.content, text)
+    if matched and matched[0] == "command":
+        if not _allowed(run, convo, INTENT_GROUP.get(matched[1], matched[1])):
+            run.ui("finish_first")
+            return _reprompt(run, convo)
+        return _command(run, convo, matched[1])
+    got = _carry_out_intent(run, convo, text, interpreters)
+    if got is not _NOT_HANDLED:
+        return got
+    if flow.hub:
+        return _idle_text(run, text, interpreters)
+    if matched and matched[1] != convo.flow and _allowed(run, convo, "switch"):
+        vars["_switch"] = matched[1]
+        run.ui("switch_ask", {"flow": flow_name(run, matched[1])},
+               choices=[Choice(run.label(run.content.ui["switch_yes"]), f"go:{matched[1]}"),
+                        Choice(run.label(run.content.ui["switch_no"]), "cmd:continue")])
+        return replace(convo, vars=vars)
+    return _answer(run, convo, flow, st, text)
+
+
+def _interpretation(run: _Run, interpret: Interpreter, text: str) -> Interpretation | None:
+    return interpret(text, lang=run.lang, now=run.now)
+
+
+def _carry_out_intent(run: _Run, convo: ConvoState | None, text: str, interpreters: Sequence[Interpreter]):
+    """A reminder schedule or an intent said in plain words, wherever the state allows it; the
+    interrupted question comes back afterwards. _NOT_HANDLED when the message is neither."""
+    st = run.content.flows[convo.flow].states[convo.state] if convo is not None else None
+    wants_time = st is not None and "reminder_time" in st.understands
+    if _allowed(run, convo, "reminders") or wants_time:
+        tries = [text]
+        if wants_time:  # at a question about reminders a bare time is enough ("9pm", 「夜9時」)
+            tries += [f"リマインド {text}", f"remind me {text}"]
+        for attempt in tries:
+            for interpret in interpreters:
+                got = _interpretation(run, interpret, attempt)
+                if got is not None:
+                    run.effects.extend(got.effects)
+                    run.say(got.message_id, got.values)
+                    return _resume(run, convo, "reminder_time")
+    free_text = st is not None and st.text is not None and st.text.parse == "text"
+    intent = U.read_intent(run.u, text, run.lang, free_text=free_text)
+    if intent is None or intent in ("thanks", "greeting"):
+        return _NOT_HANDLED
+    if not _allowed(run, convo, INTENT_GROUP[intent]):
+        if st is not None and intent in st.understands:
+            pass
+        else:
+            run.ui("finish_first")
+            return _reprompt(run, convo)
+    return _intent(run, convo, intent, text)
+
+
+def _intent(run: _Run, convo: ConvoState | None, intent: str, text: str) -> ConvoState | None:
+    if intent == "pause_reminders":
+        until = U.read_until(run.u, text, run.lang, now=run.now, tz=run.user.timezone)
+        if run.user.reminders == "none":
+            run.ui("reminders_none")
+            return _resume(run, convo, intent)
+        run.effect("reminders", op="pause", until=until)
+        run.ui("reminders_paused_until", {"date": _date_text(run, until)})
+        return _resume(run, convo, intent)
+    if intent == "reminder_frequency":
+        per_week = U.read_per_week(run.u, text, run.lang)
+        if per_week is None or per_week == -2:
+            return run.start_over(convo, "settings", "reminders")
+        run.effect("reminders", op="frequency", per_week=per_week)
+        if per_week == -1:
+            run.ui("reminders_fewer")
+        else:
+            run.ui("reminders_frequency", {"count": per_week})
+        return _resume(run, convo, intent)
+    if intent == "set_reminders":
+        return run.start_over(convo, "settings", "custom_time")
+    return _command(run, convo, intent)
+
+
+def _date_text(run: _Run, when: datetime) -> str:
+    local = when.astimezone(U._zone(run.user.timezone))
+    day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[local.weekday()]
+    return run.content.text(run.content.ui["date"], run.lang,
+                            {"month": local.month, "day": local.day, "weekday": run.label(f"slack.day.{day}")})
+
+
+def _resume(run: _Run, convo: ConvoState | None, what: str) -> ConvoState | None:
+    """After carrying something out mid-flow: where the state says that leads, else its question again."""
+    if convo is None:
+        return None
+    flow = run.content.flows[convo.flow]
+    st = flow.states[convo.state]
+    if what in st.understands:
+        return run.enter(flow, st.understands[what], dict(convo.vars))
+    return _reprompt(run, convo)
+
+
+def _answer(run: _Run, convo: ConvoState, flow: FlowSpec, st: StateSpec, text: str) -> ConvoState | None:
+    """The message as an answer to the state's question, read by meaning."""
+    vars = dict(convo.vars)
+    answer = U.read_answer(run.u, text, run.lang)
+    if "language" in st.understands:
+        lang = U.read_language(run.u, text, run.lang)
+        if lang is not None:
+            run.lang = lang
+            run.effect("set_language", language=lang)
+            return run.enter(flow, st.understands["language"], vars)
+    if st.text is not None and st.text.parse == "score" and answer != "already_said":
+        reading = U.read_score(run.u, text, run.lang)
+        if reading is not None:
+            if reading.out_of_range:
+                run.ui("score_clamped", {"score": reading.value})
+            return _flow_text(run, replace(convo, vars=vars), text, value=reading.value)
+        if answer in ("skip", "dont_know"):
+            run.ui("skip_ok")
+            return run.enter(flow, st.text.next, vars)
+        return _unreadable(run, convo, flow, st, vars, text,
+                           message=st.text.invalid or run.content.ui["score_invalid"])
+    if answer == "already_said":
+        recalled = run.recalled(vars, flow, st)
+        if recalled is not None and "choice" in recalled:
+            ch = next((c for c in st.choices if c.id == recalled["choice"]), None)
+            if ch is not None:
+                run.ui("already_said_used")
+                return _take_choice(run, flow, st, ch, vars)
+        if recalled is not None and "value" in recalled and st.text is not None:
+            run.ui("already_said_used")
+            return _flow_text(run, replace(convo, vars=vars), str(recalled["value"]), value=recalled["value"])
+        got = _earlier_answer(convo, st)
         if got is not None:
-            run.effects.extend(got.effects)
-            run.say(got.message_id, got.values)
-            return True
-    return False
+            run.ui("already_said_used")
+            return _flow_text(run, replace(convo, vars=vars), got, value=got)
+        run.ui("already_said_none")
+        return _reprompt(run, convo)
+    if answer in st.understands:
+        return run.enter(flow, st.understands[answer], vars)
+    if st.choices:
+        folded = U.fold(text)
+        short = len(folded) <= 60 if st.text is None else (
+            len(folded.split()) <= 6 if U._is_ascii(folded) else len(folded) <= 20)
+        ch, tied = _choice_by_meaning(run, st, text, answer, paraphrase=short)
+        if ch is not None:
+            return _take_choice(run, flow, st, ch, vars)
+        if tied:
+            return _clarify(run, convo, flow, st, vars, only=tied)
+    if st.text is not None:
+        return _flow_text(run, replace(convo, vars=vars), text)
+    return _unreadable(run, convo, flow, st, vars, text)
+
+
+def _unreadable(run: _Run, convo: ConvoState, flow: FlowSpec, st: StateSpec, vars: dict[str, Any], text: str, *,
+                message: str | None = None) -> ConvoState | None:
+    """Not an answer: small talk gets a short reply, a pattern is answered, a question is owned
+    honestly; otherwise ask again, naming the options."""
+    intent = U.read_intent(run.u, text, run.lang)
+    if intent in ("thanks", "greeting"):
+        run.ui("thanks" if intent == "thanks" else "greeting")
+        return _reprompt(run, convo)
+    top = strongest(run.signals)
+    if top is not None and top.kind not in (vars.get("_noticed") or []):
+        # What they wrote matters more than the buttons we showed: answer it, as from idle.
+        run.notice(top, offer=run.content.signal_routes[top.kind].flow != flow.id)
+        return None
+    if U.is_question(run.u, text, run.lang):
+        run.ui("cannot_answer")
+        return _reprompt(run, convo)
+    return _clarify(run, convo, flow, st, vars, message=message)
+
+
+def _earlier_answer(convo: ConvoState, st: StateSpec) -> Any:
+    """What they answered to the same question in an interrupted flow (on the stack)."""
+    key = st.text.save if st.text else None
+    if not key:
+        return None
+    for frame in reversed(convo.vars.get("_stack") or []):
+        if key in frame.get("vars", {}):
+            return frame["vars"][key]
+    return None
+
+
+def _choice_by_meaning(run: _Run, st: StateSpec, text: str, answer: str | None, *, paraphrase: bool):
+    """(choice, []) when the message picks one option; (None, tied options) when it could be several."""
+    choices = list(st.choices)
+    i = U.read_ordinal(run.u, text, run.lang, len(choices))
+    if i is not None:
+        return choices[i], []
+    if answer is not None:
+        hits = [c for c in choices if answer in c.means]
+        if len(hits) == 1:
+            return hits[0], []
+        if len(hits) > 1:
+            return None, hits
+    if not paraphrase:
+        return None, []
+    scored = []
+    for c in choices:
+        best = max(U.similarity(text, run.content.text(c.label, lang)) for lang in run.content.messages[c.label].text)
+        if best > 0:
+            scored.append((best, c))
+    if not scored:
+        return None, []
+    scored.sort(key=lambda sc: -sc[0])
+    if len(scored) == 1 or scored[0][0] > scored[1][0]:
+        return scored[0][1], []
+    return None, [c for score, c in scored if score == scored[0][0]]
+
+
+def _clarify(run: _Run, convo: ConvoState, flow: FlowSpec, st: StateSpec, vars: dict[str, Any], *,
+             only: Sequence[Any] | None = None, message: str | None = None) -> ConvoState | None:
+    """Say what we could not read and name the options; after two misses take the state's fallback."""
+    misses = dict(vars.get("_misses") or {})
+    misses[st.name] = misses.get(st.name, 0) + 1
+    vars["_misses"] = misses
+    if misses[st.name] >= 2 and st.fallback is not None:
+        ch = next(c for c in st.choices if c.id == st.fallback)
+        run.ui("fallback_taken", {"option": run.label(ch.label)})
+        return _take_choice(run, flow, st, ch, vars)
+    if misses[st.name] >= 2 and message is None:
+        run.ui("clarify_again", {"options": run.options_text(flow, st, only, numbered=True)},
+               choices=run.state_choices(flow, st))
+    elif message is not None:
+        run.say(message, choices=run.state_choices(flow, st))
+    elif st.clarify is not None:
+        run.say(st.clarify, vars, choices=run.state_choices(flow, st))
+    else:
+        run.ui("clarify", {"options": run.options_text(flow, st, only)}, choices=run.state_choices(flow, st))
+    return replace(convo, vars=vars)
 
 
 def _reprompt(run: _Run, convo: ConvoState | None) -> ConvoState | None:
@@ -368,35 +849,53 @@ def _reprompt(run: _Run, convo: ConvoState | None) -> ConvoState | None:
 def _command(run: _Run, convo: ConvoState | None, name: str) -> ConvoState | None:
     if name == "help":
         run.ui("help")
-        return _reprompt(run, convo)
+        return _resume(run, convo, name)
     if name == "menu":
-        return run.start("menu")
+        return run.start_over(convo, "menu")
     if name == "cancel":
-        run.ui("cancelled" if convo else "nothing_to_cancel")
-        return None
-    if name == "stop_reminders":
-        run.effect("reminders", op="off")
-        run.ui("reminders_stopped")
+        if convo is None:
+            run.ui("nothing_to_cancel")
+            return None
+        run.ui("cancelled")
+        return run.after_flow({k: v for k, v in convo.vars.items() if k in ("_stack", "_memory", "_noticed_at")})
+    if name == "continue":
+        if convo is not None and convo.vars.get("_switch"):
+            vars = dict(convo.vars)
+            vars["_then"] = vars.pop("_switch")
+            convo = replace(convo, vars=vars)
         return _reprompt(run, convo)
+    if name == "stop_reminders":
+        here = run.content.flows[convo.flow].states[convo.state] if convo is not None else None
+        if here is not None and "stop_reminders" in here.understands:
+            run.effect("reminders", op="off")  # the state this leads to says so
+        elif run.user.reminders == "none":
+            run.ui("reminders_none")
+        else:
+            run.effect("reminders", op="off")
+            run.ui("reminders_stopped")
+        return _resume(run, convo, "stop_reminders")
     if name == "resume":
         run.effect("resume")
-        run.ui("resumed")
-        return _reprompt(run, convo)
+        run.ui("resumed_no_reminders" if run.user.reminders == "none" else "resumed")
+        return _resume(run, convo, name)
     if name in ("language_ja", "language_en"):
         run.lang = name.rsplit("_", 1)[1]
         run.effect("set_language", language=run.lang)
         run.ui("language_set")
-        return _reprompt(run, convo)
+        return _resume(run, convo, "language")
     if name == "delete_data":
-        return run.start("privacy", "confirm_delete")
+        return run.start_over(convo, "privacy", "confirm_delete")
     if name == "export_data":
         run.effect("export_data")
         run.ui("export_intro")
-        return _reprompt(run, convo)
+        return _resume(run, convo, name)
     if name in run.content.flows:  # adapters may name a flow directly (/coach checkin)
         return run.start(name)
-    run.ui("fallback")
-    return _reprompt(run, convo)
+    if convo is None:
+        _suggest(run)
+        return None
+    flow = run.content.flows[convo.flow]
+    return _clarify(run, convo, flow, flow.states[convo.state], dict(convo.vars))
 
 
 def _choice(run: _Run, convo: ConvoState | None, value: str) -> ConvoState | None:
@@ -409,12 +908,15 @@ def _choice(run: _Run, convo: ConvoState | None, value: str) -> ConvoState | Non
     if kind == "offer" and len(parts) == 3:
         run.ui("offer_declined")
         return _reprompt(run, convo)
-    if kind == "nudge" and len(parts) in (3, 4) and parts[2] in ("done", "later", "talk"):
+    if kind == "nudge" and len(parts) in (3, 4, 5) and parts[2] in ("done", "later", "talk"):
         answer = parts[2]
         run.effect("nudge_response", outbox_id=parts[1], answer=answer)
+        if answer == "talk" and len(parts) >= 4 and parts[3] in run.content.flows:
+            state = parts[4] if len(parts) == 5 and parts[4] in run.content.flows[parts[3]].states else None
+            if state is None:
+                run.ui("nudge_talk")
+            return run.start(parts[3], state)  # with a state: the conversation continues where it left off
         run.ui(f"nudge_{answer}")
-        if answer == "talk" and len(parts) == 4 and parts[3] in run.content.flows:
-            return run.start(parts[3])
         return _reprompt(run, convo)
     if kind == "c" and len(parts) == 4:
         _, fid, sname, cid = parts
@@ -426,52 +928,44 @@ def _choice(run: _Run, convo: ConvoState | None, value: str) -> ConvoState | Non
                 return _take_choice(run, flow, st, ch, dict(convo.vars))
     run.ui("stale_choice")
     if convo is None:
-        return run.start("menu")
+        _suggest(run)
+        return None
     return _reprompt(run, convo)
 
 
 def _take_choice(run: _Run, flow: FlowSpec, st: StateSpec, ch, vars: dict[str, Any]) -> ConvoState | None:
+    vars.pop("_misses", None)
+    if flow.remember:
+        run.remember(vars, flow, st, {"choice": ch.id})
     vars.update(ch.set)
     run.run_actions(ch.actions, vars)
     return run.enter(flow, ch.next, vars)
 
 
-def _flow_text(run: _Run, convo: ConvoState, text: str) -> ConvoState | None:
+def _flow_text(run: _Run, convo: ConvoState, text: str, *, value: Any = None) -> ConvoState | None:
+    """The state's text rule: save the answer (``value`` when already read) and move on."""
     flow = run.content.flows[convo.flow]
     st = flow.states[convo.state]
     vars = dict(convo.vars)
-    ch = _match_choice(run, st, text)
-    if ch is not None:
-        return _take_choice(run, flow, st, ch, vars)
+    vars.pop("_misses", None)
     _note_signals(vars, [s for s in run.signals if s.kind != "crisis"])
     for s in run.signals:
         target = st.on_signal.get(s.kind)
         if target is not None:
             vars["evidence"] = s.evidence
             return run.enter(flow, target, vars)
-    if st.text is None:
-        top = strongest(run.signals)
-        if top is not None:
-            # What they wrote matters more than the buttons we showed: answer it, as from idle.
-            run.notice(top, offer=run.content.signal_routes[top.kind].flow != flow.id)
-            return None
-        run.ui("fallback")
-        return _reprompt(run, replace(convo, vars=vars))
-    value: Any = text.strip()
-    if st.text.parse == "score":
-        value = parse_score(text)
-        if value is None:
-            if st.text.invalid:
-                run.say(st.text.invalid)
-            else:
-                run.ui("score_invalid")
-            return _reprompt(run, convo)
+    if value is None:
+        value = text.strip()
     if st.text.save:
         vars[st.text.save] = value
+    if isinstance(value, int) and not isinstance(value, bool) and flow.remember:
+        run.remember(vars, flow, st, {"value": value})
     if st.offers:
         top = strongest(run.signals)
-        if top is not None and run.content.signal_routes[top.kind].flow != flow.id:
+        noticed = list(vars.get("_noticed") or [])
+        if top is not None and run.content.signal_routes[top.kind].flow != flow.id and top.kind not in noticed:
             # Acknowledge now; the offer comes when this flow ends (one set of buttons at a time).
             run.notice(top, offer=False)
+            vars["_noticed"] = noticed + [top.kind]
     run.run_actions(st.text.actions, vars)
     return run.enter(flow, st.text.next, vars)

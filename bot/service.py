@@ -60,6 +60,8 @@ class Coach:
         self.interpreters = list(interpreters)
         self.effect_handlers: dict[str, list[EffectHandler]] = {}
         self.listeners: list[Callable[[Outcome], None]] = []
+        # Facts about the user the engine may rely on (e.g. whether reminders are set), from the domains.
+        self.fact_providers: list[Callable[[AsyncSession, User], Awaitable[dict[str, Any]]]] = []
 
     def on_effect(self, name: str, handler: EffectHandler) -> None:
         """Register a handler for an effect name (several may listen to one name)."""
@@ -103,8 +105,15 @@ class Coach:
             created = True
         if created and defaults.get("platform_meta"):
             user.platform_meta = dict(defaults["platform_meta"])
+        facts: dict[str, Any] = {}
+        for provide in self.fact_providers:
+            facts.update(await provide(session, user))
+        flow = self.content.flows.get(convo.flow) if convo is not None else None
+        if flow is not None and flow.compares_checkins and not created:
+            facts["last_checkin"] = await repo.last_checkin_scores(session, user.id)
         view = UserView(language=user.language, consent_store_text=user.consent_store_text,
-                        crisis_paused=user.crisis_paused_at is not None, is_new=created, timezone=user.timezone)
+                        crisis_paused=user.crisis_paused_at is not None, is_new=created,
+                        timezone=user.timezone or self.default_timezone, **facts)
         result = step(content=self.content, convo=convo, inbound=inbound, signals=signals, user=view, now=now,
                       interpreters=self.interpreters)
         replies = list(result.replies)
@@ -124,7 +133,7 @@ class Coach:
             if inbound.kind == "text" and inbound.text:
                 await repo.store_message(session, user, text=inbound.text, direction="in", now=now,
                                          platform_message_id=inbound.platform_message_id)
-            await repo.save_convo(session, user.id, result.convo, now=now, exists=convo_saved)
+            await repo.save_convo(session, user.id, result.saved, now=now, exists=convo_saved)
             changes: dict[str, Any] = {}
             if inbound.kind in ("text", "choice", "command"):
                 changes["last_message_at"] = now

@@ -1,4 +1,5 @@
-"""Small text utilities shared by the engine and content: normalising what people type."""
+"""Small text utilities shared by the engine and content: normalising what people type.
+(Reading meaning, scores included, is bot/understand.py.)"""
 from __future__ import annotations
 
 import re
@@ -14,12 +15,6 @@ _POLITE_SUFFIXES = (
     " please", " pls", " plz",
 )
 _POLITE_PREFIXES = ("please ", "pls ", "plz ", "can you ", "could you ", "i want to ", "i'd like to ", "let's ")
-_SCORE_WORDS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
-    "一": 1, "二": 2, "三": 3, "四": 4, "五": 5,
-    "いち": 1, "に": 2, "さん": 3, "よん": 4, "し": 4, "ご": 5,
-}
-_SCORE_RE = re.compile(r"^\s*([1-5])\s*(?:点|てん|/\s*5|out of 5|pt|pts|points?)?\s*$")
 
 
 def katakana_to_hiragana(text: str) -> str:
@@ -43,13 +38,3 @@ def normalize_command(text: str) -> str:
             if t.endswith(s) and len(t) > len(s):
                 t, changed = t[: -len(s)].strip(_EDGE_PUNCT + " "), True
     return t
-
-
-def parse_score(text: str) -> int | None:
-    """A 1–5 score from '3', '３', '3点', 'three', '三', '3/5'; None when it is not one."""
-    t = unicodedata.normalize("NFKC", text).strip().lower().strip(_EDGE_PUNCT + " ")
-    m = _SCORE_RE.match(t)
-    if m:
-        return int(m.group(1))
-    t = t.removesuffix("点").removesuffix("てん").strip()
-    return _SCORE_WORDS.get(t)

@@ -53,7 +53,7 @@ def test_check_in_saves_three_scores_and_picks_the_question_from_what_was_notice
     chat.send("3 out of 5")
     assert chat.state == "checkin:reflection"
     chat.send("I couldn't say no again and did all of it myself")
-    assert chat.ids == ["checkin.question.people_pleasing"]
+    assert chat.ids == ["checkin.ack.mixed", "checkin.question.people_pleasing"]
     chat.tap("I'll think about it")
     assert chat.state == "idle"
     saved = [e for e in chat.effects if e.name == "save_checkin"][0]
@@ -68,16 +68,16 @@ def test_a_score_that_is_not_one_asks_again_without_moving():
     chat = EngineChat(lang="ja")
     chat.send("チェックイン")
     chat.send("たくさん")
-    assert chat.ids == ["common.score_invalid", "checkin.energy"]
+    assert chat.ids == ["common.score_invalid"]
     assert chat.state == "checkin:energy"
 
 
-def test_free_text_in_a_buttons_only_state_gets_the_fallback_and_the_question_again():
+def test_free_text_at_the_menu_is_answered_as_from_idle():
     chat = EngineChat(lang="en")
     chat.send("menu")
     chat.send("something else entirely")
-    assert chat.ids == ["common.fallback", "menu.prompt"]
-    assert chat.state == "menu:choose"
+    assert chat.ids == ["common.idle", "common.idle_open"]
+    assert chat.state == "idle"
 
 
 def test_a_stale_button_is_not_taken():
@@ -99,7 +99,7 @@ def test_an_abandoned_flow_expires_after_its_timeout():
     chat.wait(hours=24)
     chat.send("4")
     assert chat.ids[0] == "common.expired"
-    assert chat.state == "menu:choose"  # the text was then handled from idle
+    assert chat.state == "idle"  # the text was then handled from idle
 
 
 def test_crisis_overrides_any_flow_and_pauses():
@@ -140,10 +140,10 @@ def test_declining_an_offer_is_respected():
     assert chat.state == "idle"
 
 
-def test_idle_text_without_a_signal_shows_the_menu():
+def test_idle_greeting_gets_a_greeting_and_suggestions_not_the_menu():
     chat = EngineChat(lang="en")
     chat.send("good morning")
-    assert chat.ids == ["common.idle", "menu.prompt"]
+    assert chat.ids == ["common.greeting", "common.idle_open"]
 
 
 @pytest.mark.parametrize("text,lang", [("ヘルプ", "ja"), ("へるぷ", "ja"), ("ＨＥＬＰ", "en"), ("help please", "en"),

@@ -151,7 +151,8 @@ async def test_weekdays_at_eight_across_a_restart_never_twice(world, clock):
     assert len(set(keys)) == len(keys) and all(uuid.UUID(k) for k in keys)
     # Each reminder is a nudge in Japanese with three one-tap answers naming its own outbox row.
     first = sent[0]
-    assert [c.label for c in first.reply.choices] == ["できた", "今はいい", "話したい"]
+    done = "考えてみた" if first.reply.text.rstrip().endswith(("?", "？")) else "できた"  # the answer fits the nudge
+    assert [c.label for c in first.reply.choices] == [done, "今はいい", "話したい"]
     assert first.reply.choices[0].value == f"nudge:{keys[0]}:done"
     assert first.reply.choices[2].value.startswith(f"nudge:{keys[0]}:talk:")
     assert len({s.reply.message_id for s in sent}) == len(sent)  # no nudge repeated
@@ -176,6 +177,10 @@ async def test_ignored_three_times_the_question_comes_once(world, clock):
         ("Keep them", "go:reminder_checkin"), ("Change", "go:settings"), ("Stop them", "cmd:stop_reminders")]
     skipped = [r for r in await world.rows(ken) if r.status == "skipped"]
     assert {r.reason for r in skipped} == {"backoff: every other slot"}
+    # The reminder after the question keeps its answers at hand (LINE shows buttons on the latest message only).
+    after = [c.value for c in sent[4].reply.choices]
+    assert after[-3:] == ["go:reminder_checkin", "go:settings", "cmd:stop_reminders"]
+    assert after[0].startswith("nudge:")
 
     # Ken taps "Keep them": daily again.
     out = await world.tap(ken, "go:reminder_checkin")
@@ -338,7 +343,7 @@ async def test_follow_up_in_the_users_language_with_the_same_buttons(world, cloc
 
         await world.runtime.extras["reminders"].on_followup(s, user, Effect("schedule_followup", {
             "due_at": clock.now + timedelta(days=2), "message_id": "boundary.followup", "flow": "boundary",
-            "values": {"request": "週末の対応"}}), clock.now)
+            "values": {"topic": "週末の対応"}}), clock.now)
         await s.commit()
     await world.say(hana, "cancel")
     await world.run(until=clock.now + timedelta(days=2, hours=1), step=timedelta(minutes=30))
@@ -514,6 +519,8 @@ async def test_send_due_command(runtime, clock, settings, tmp_path):
     import subprocess
     import sys
 
+    # A new user's first words open onboarding (acknowledged); a second "cancel" leaves it.
+    await runtime.coach.handle(Inbound(user=UserKey("cli", "me"), kind="text", text="cancel", received_at=clock()))
     await runtime.coach.handle(Inbound(user=UserKey("cli", "me"), kind="text", text="cancel", received_at=clock()))
     await runtime.coach.handle(Inbound(user=UserKey("cli", "me"), kind="text", text="every day at 9am",
                                        received_at=clock()))
@@ -565,3 +572,19 @@ async def test_the_scheduler_ticks_passes_and_runs_periodic_jobs(world, clock, s
         stop.set()
         await asyncio.wait_for(task, timeout=10)
     assert len(world.sender.to("U-kai")) == 1  # many ticks, one reminder
+
+
+async def test_a_follow_up_queued_with_older_values_falls_back_to_its_plain_wording(world, clock):
+    hana = UserKey("line", "U-old")
+    await world.meet(hana, lang="ja")
+    async with world.runtime.db.session() as s:
+        user = await repo.get_user(s, hana)
+        from bot.engine import Effect
+
+        await world.runtime.extras["reminders"].on_followup(s, user, Effect("schedule_followup", {
+            "due_at": clock.now + timedelta(days=2), "message_id": "boundary.followup", "flow": "boundary",
+            "values": {"request": "週末の対応"}}), clock.now)  # the placeholder this message used before
+        await s.commit()
+    await world.run(until=clock.now + timedelta(days=2, hours=1), step=timedelta(minutes=30))
+    [sent] = world.sender.to("U-old")
+    assert sent.reply.message_id == "boundary.followup.plain" and "{" not in sent.reply.text

@@ -236,6 +236,10 @@ async def test_a_whole_check_in_by_buttons_saves_scores_and_refreshes_app_home(s
 # -- mentions, crisis ------------------------------------------------------------------------------------
 
 async def test_a_mention_in_a_channel_is_answered_in_the_dm_with_only_a_pointer_in_its_thread(slack):
+    async with slack.runtime.db.session() as s:  # someone who has met the bot (a newcomer is onboarded first)
+        await repo.get_or_create_user(s, UserKey("slack", f"{TEAM}:UBEN"), language="en", timezone="Asia/Tokyo",
+                                      now=slack.runtime.clock())
+        await s.commit()
     event = {"type": "app_mention", "user": "UBEN", "text": "<@UBOT> menu", "ts": "1700000500.000100",
              "channel": "C0TEAM", "event_ts": "1700000500.000100"}
     await slack.post_event(event, event_id="Ev-m1")

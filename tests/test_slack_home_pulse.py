@@ -116,7 +116,8 @@ async def test_a_home_button_runs_through_the_engine_and_answers_in_the_dm(slack
     await slack.process()
     [post] = slack.posts()
     assert post.params["channel"] == "DBEN"  # opened with conversations.open
-    assert "Reminders are off" in slack.texts(post)
+    # this member never set reminders, and is told so rather than "reminders are off"
+    assert "You don't have any reminders set" in slack.texts(post)
     await slack.click("UBEN", "go:settings", action_id="bansou.home.settings", in_home=True)
     await slack.process()
     assert any(b["value"] == "c:settings:choose:reminders" for b in slack.buttons(slack.posts()[-1]))

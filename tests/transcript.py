@@ -39,13 +39,14 @@ class EngineChat:
 
     def __init__(self, content: Content | None = None, *, lang: str = "en", now: datetime = T0,
                  is_new: bool = False, detect: bool = True, interpreters=(), consent: bool = False,
-                 timezone: str = "Asia/Tokyo"):
+                 timezone: str = "Asia/Tokyo", last_checkin: dict | None = None):
         self.content = content or shipped_content()
         self.lang = lang
         self.now = now
         self.is_new = is_new
         self.consent = consent
         self.timezone = timezone
+        self.last_checkin = last_checkin
         self.detect = detect
         self.interpreters = tuple(interpreters)
         self.convo: ConvoState | None = None
@@ -60,12 +61,12 @@ class EngineChat:
 
     def _step(self, inbound: Inbound) -> list[Reply]:
         view = UserView(language=self.lang, is_new=self.is_new, consent_store_text=self.consent,
-                        timezone=self.timezone)
+                        timezone=self.timezone, last_checkin=self.last_checkin)
         self.last = step(content=self.content, convo=self.convo, inbound=inbound,
                          signals=self._signals(inbound.text), user=view, now=self.now,
                          interpreters=self.interpreters)
         self.is_new = False
-        self.convo = self.last.convo
+        self.convo = self.last.saved
         self.lang = self.last.language
         self.all_effects.extend(self.last.effects)
         return self.last.replies

@@ -22,7 +22,7 @@ import socket
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, or_, select, update
@@ -97,14 +97,30 @@ class _Batch:
     jobs: list[_Job] = field(default_factory=list)
 
 
-def answer_choices(content: Content, lang: str, outbox_id: str, flow: str | None) -> tuple[Choice, ...]:
-    """The one-tap answers under a reminder: done, later, and talk (opening ``flow``)."""
+def answer_choices(content: Content, lang: str, outbox_id: str, flow: str | None, *,
+                   question: bool = False) -> tuple[Choice, ...]:
+    """The one-tap answers under a reminder: done (for a question: "thought about it"), later, and
+    talk (opening ``flow``)."""
     ui = content.ui
-    choices = [Choice(content.text(ui["nudge_button_done"], lang), f"nudge:{outbox_id}:done"),
+    done = ui["nudge_button_thought"] if question else ui["nudge_button_done"]
+    choices = [Choice(content.text(done, lang), f"nudge:{outbox_id}:done"),
                Choice(content.text(ui["nudge_button_later"], lang), f"nudge:{outbox_id}:later")]
-    if flow and flow in content.flows:
+    fid, _, state = (flow or "").partition(":")  # "talk about it" opens a flow, or a state of it
+    if fid in content.flows and (not state or state in content.flows[fid].states):
         choices.append(Choice(content.text(ui["nudge_button_talk"], lang), f"nudge:{outbox_id}:talk:{flow}"))
     return tuple(choices)
+
+
+BACKOFF_BUTTONS_FOR = timedelta(days=7)
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)
+
+
+def _asks(text: str) -> bool:
+    """Whether a reminder ends on a question (then "Done" would not fit as an answer)."""
+    return text.rstrip().endswith(("?", "？"))
 
 
 def backoff_choices(content: Content, lang: str) -> tuple[Choice, ...]:
@@ -323,7 +339,8 @@ class Dispatcher:
                                            .where(Conversation.user_id.in_(ids)))).all())
             prefs = {p.user_id: p for p in (await s.execute(
                 select(PREFS.c.user_id, PREFS.c.enabled, PREFS.c.paused_until, PREFS.c.quiet_start,
-                       PREFS.c.quiet_end, PREFS.c.time_of_day).where(PREFS.c.user_id.in_(ids)))).all()}
+                       PREFS.c.quiet_end, PREFS.c.time_of_day, PREFS.c.backoff_asked_at)
+                .where(PREFS.c.user_id.in_(ids)))).all()}
             need_nudge = sorted({r.user_id for r in claimed if r.kind == "nudge" and not r.nudge_id})
             history, recent = await self._nudge_context(s, need_nudge, now)
         postponed, skipped, picked, jobs = [], [], [], []
@@ -350,7 +367,10 @@ class Dispatcher:
             if decision.action == "skip":
                 skipped.append({"b_id": row.id, "b_reason": decision.reason})
                 continue
-            job = self._render(row, user, history, recent)
+            p = prefs.get(user.id)
+            asked = p.backoff_asked_at if p is not None else None
+            job = self._render(row, user, history, recent,
+                               backoff_open=asked is not None and now - _aware(asked) < BACKOFF_BUTTONS_FOR)
             if job is None:
                 skipped.append({"b_id": row.id, "b_reason": "nothing to render (content changed)"})
                 continue
@@ -404,7 +424,7 @@ class Dispatcher:
             recent[uid].add(kind)
         return history, recent
 
-    def _render(self, row, user, history, recent) -> _Job | None:
+    def _render(self, row, user, history, recent, *, backoff_open: bool = False) -> _Job | None:
         lang = user.language if user.language in ("ja", "en") else self.settings.default_language
         key = UserKey(user.platform, user.platform_user_id)
         context = dict(user.platform_meta or {}, push=True, reminder_kind=row.kind, attempt=row.attempts)
@@ -424,15 +444,20 @@ class Dispatcher:
                 progress = history[user.id].get(nudge.theme)
                 round_no = progress.round if progress else 1
             nudge_info = (nudge.id, nudge.theme, round_no)
-            reply = Reply(text=nudge.text[lang], message_id=f"nudge.{nudge.id}",
-                          choices=answer_choices(self.content, lang, row.id, nudge.flow))
+            choices = answer_choices(self.content, lang, row.id, nudge.flow, question=_asks(nudge.text[lang]))
+            if backoff_open:  # the back-off question's answers stay at hand under the reminders after it
+                choices += backoff_choices(self.content, lang)
+            reply = Reply(text=nudge.text[lang], message_id=f"nudge.{nudge.id}", choices=choices)
         elif row.kind == "followup":
             if row.message_id not in self.content.messages:
                 return None
+            message_id, values = row.message_id, row.values or {}
+            if self.content.placeholders(message_id) - set(values) and f"{message_id}.plain" in self.content.messages:
+                message_id, values = f"{message_id}.plain", {}  # queued before its wording changed: never a raw {name}
             choices = (followup_choices(self.content, lang) if row.flow == CRISIS_FLOW  # a check-in after crisis care
-                       else answer_choices(self.content, lang, row.id, row.flow))
-            reply = Reply(text=self.content.text(row.message_id, lang, row.values or {}), message_id=row.message_id,
-                          choices=choices)
+                       else answer_choices(self.content, lang, row.id, row.flow,
+                                           question=_asks(self.content.text(message_id, lang))))
+            reply = Reply(text=self.content.text(message_id, lang, values), message_id=message_id, choices=choices)
         elif row.kind == "backoff":
             reply = Reply(text=self.content.text("reminders.backoff_question", lang),
                           message_id="reminders.backoff_question", choices=backoff_choices(self.content, lang))

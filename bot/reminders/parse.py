@@ -234,7 +234,10 @@ def _ja_time(r: _Read, m: re.Match) -> None:
 
 _token(r"正午|お昼")(lambda r, m: (_set_time(r, 12, 0), setattr(r, "half", "fixed")))
 _token(r"(朝|夜|夕方|晩)(?=の|に)")(lambda r, m: setattr(r, "half", r.half or ("am" if m.group(1) == "朝" else "pm")))
-_token(r"毎週|ごと|くらい|ぐらい|頃|ころ|ずつ|だけ|から|以降|に|の|と|は|を|で|が|へ|も|ね|よ|ほしい|欲しい|"
+# Polite and casual endings around a request (longest first, so they are read whole).
+_token(r"(?:して)?(?:お願い|おねがい)(?:でき|いたし)?(?:ますか|ます|る\?|る)|(?:して)?(?:もらえ|いただけ|くれ)(?:ますか|ません|る)(?:か)?|"
+       r"できますか|でしょうか|がいいな|がいいです|がいい|ごろ|いいな")(lambda r, m: None)
+_token(r"毎週|ごと|くらい|ぐらい|頃|ころ|ずつ|だけ|から|以降|いいです|いい|かも|かな|でしょうか|助かります|に|の|と|は|を|で|が|へ|も|ね|よ|ほしい|欲しい|"
        r"ください|下さい|お願いします|お願い|おねがい|して|する|します|したい|です|ます|にして|設定|変更|変えて")(
     lambda r, m: None)
 

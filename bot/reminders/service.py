@@ -119,6 +119,16 @@ class Reminders:
             if prefs is not None:
                 prefs.enabled, prefs.next_due_at, prefs.updated_at = False, None, now
             await cancel_pending(session, user.id, reason="reminders off")
+        elif op == "frequency":
+            per_week = args.get("per_week")
+            if not isinstance(per_week, int):
+                return None
+            prefs = await self._prefs(session, user, now, create=True)
+            days = [d for d in prefs.days.split(",") if d in WEEKDAYS] or list(WORKDAYS)
+            prefs.days = ",".join(days_per_week(days, per_week))
+            prefs.preset = None
+            self._restart(prefs, user, now)
+            await cancel_pending(session, user.id, reason="rescheduled", kinds=("nudge", "backoff"))
         elif op == "pause":
             until = args.get("until")
             if not isinstance(until, datetime) or until.tzinfo is None:
@@ -173,6 +183,15 @@ class Reminders:
         await cancel_pending(session, user.id, reason="unfollowed")
         return None
 
+    async def facts(self, session: AsyncSession, user: User) -> dict[str, Any]:
+        """What the engine may say about this user's reminders: on, paused, off, or none (never set)."""
+        prefs = await session.get(ReminderPrefs, user.id)
+        if prefs is None:
+            return {"reminders": "none"}
+        if not prefs.enabled:
+            return {"reminders": "off"}
+        return {"reminders": "paused" if prefs.paused_until is not None else "on"}
+
     # -- free text --------------------------------------------------------------------------
     def interpret(self, text: str, *, lang: str, now: datetime) -> Interpretation | None:
         """"毎朝8時にリマインド", "weekdays at 8am", "pause for a week" → a reminders effect."""
@@ -188,6 +207,21 @@ class Reminders:
                                           "preset": None}),),
             message_id="reminders.confirm_set",
             values={"schedule": describe_schedule(self.content, command.days, command.time, lang)})
+
+
+def days_per_week(current: list[str], per_week: int) -> list[str]:
+    """Days for ``per_week`` reminders a week, kept among the current days where possible
+    (-1: fewer than now, about half)."""
+    if per_week == -1:
+        per_week = max(1, len(current) // 2)
+    if per_week >= 7:
+        return list(WEEKDAYS)
+    spread = {1: ("mon",), 2: ("mon", "thu"), 3: ("mon", "wed", "fri"), 4: ("mon", "tue", "thu", "fri"),
+              5: WORKDAYS, 6: WEEKDAYS[:6]}[max(1, per_week)]
+    if len(current) >= per_week:
+        step = len(current) / per_week
+        return [current[int(i * step)] for i in range(per_week)]
+    return list(spread)
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:

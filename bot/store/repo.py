@@ -169,6 +169,15 @@ async def delete_stored_message(session: AsyncSession, user_id: int, platform_me
     return result.rowcount or 0
 
 
+async def last_checkin_scores(session: AsyncSession, user_id: int) -> dict[str, int | None] | None:
+    """The scores of the user's latest check-in (no words), or None."""
+    row = (await session.execute(
+        select(CheckIn.energy, CheckIn.boundaries, CheckIn.client_respect)
+        .where(CheckIn.user_id == user_id).order_by(CheckIn.at.desc()).limit(1))).first()
+    return None if row is None else {"energy": row.energy, "boundaries": row.boundaries,
+                                     "client_respect": row.client_respect}
+
+
 async def checkins_since(session: AsyncSession, user_id: int, since: datetime) -> list[CheckIn]:
     return list((await session.execute(
         select(CheckIn).where(CheckIn.user_id == user_id, CheckIn.at >= since).order_by(CheckIn.at)

@@ -1,0 +1,629 @@
+"""Reading free text by meaning: answers, positions, scores, languages, dates and intents.
+
+Everything here is pure (text, lexicons and the clock in; a reading out). The words themselves
+are data, one file per language under ``content/understanding/``, validated at start-up with the
+rest of the content. Text is folded with the detectors' folding (width, case, katakana to hiragana)
+so one phrase covers ニホンゴ, にほんご and ｎｉｈｏｎｇｏ.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, Iterable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.detect.normalise import fold as detector_fold
+
+ANSWER_KINDS = ("yes", "no", "maybe", "skip", "dont_know", "already_said")
+INTENTS = ("delete_data", "export_data", "pause_reminders", "reminder_frequency", "stop_reminders", "resume",
+           "set_reminders", "help", "menu", "cancel", "thanks", "greeting")
+ORDINAL_KEYS = ("1", "2", "3", "4", "5", "last")
+_SEPARATORS = " 、。,.!！?？…‥・~〜ー-—:;　\n\t"
+_EDGE = "。、．，.,!！?？〜~…・「」『』()（）[]【】\"'`*　 \n\t"
+_POLITE = ("でいいです", "でいい", "がいいです", "がいい", "で", "でお願いします", "をお願いします", "お願いします", "おねがいします", "してください", "ください", "下さい", "です", "でお願い",
+           "please", "pls", "thanks", "thank you")
+_KANJI_DIGITS = {"〇": 0, "零": 0, "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_NUMBER_RE = re.compile(r"\d+(?:\.\d+)?|[〇零一二三四五六七八九十]+")
+_JA_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
+_LATIN = re.compile(r"[a-z]")
+
+
+def fold(text: str) -> str:
+    """Folded text for matching: the detectors' folding, single spaces, no edge punctuation."""
+    t = detector_fold(text)
+    t = re.sub(r"\s+", " ", t).strip(_EDGE)
+    return re.sub(r"ー{2,}", "ー", t)
+
+
+@dataclass(frozen=True, slots=True)
+class IntentRule:
+    exact: frozenset[str]
+    groups: tuple[tuple[tuple[str, ...], ...], ...]  # entries; each entry is groups that must all be present
+    none: tuple[str, ...]
+    max_chars: int
+    # Where people write freely (a reflection), a message is this intent by its word groups only when
+    # it also has one of these words (our own word "reminder", not a client's "notifications").
+    in_free_text: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Lexicon:
+    """The understanding words of one language, folded."""
+
+    lang: str
+    answers: dict[str, tuple[str, ...]]
+    fillers: tuple[str, ...]
+    ordinals: dict[str, tuple[str, ...]]
+    numbers: dict[str, int]
+    approx: tuple[str, ...]
+    languages: dict[str, tuple[str, ...]]
+    intents: dict[str, IntentRule]
+    question_endings: tuple[str, ...]
+    question_starts: tuple[str, ...]
+    hard_words: tuple[str, ...]
+    good_words: tuple[str, ...]
+    topics: dict[str, tuple[str, ...]]
+
+
+@dataclass(slots=True)
+class Understanding:
+    """Lexicons by language; readers try the user's language first, then the others."""
+
+    lexicons: dict[str, Lexicon] = field(default_factory=dict)
+
+    def order(self, lang: str) -> list[Lexicon]:
+        first = [self.lexicons[lang]] if lang in self.lexicons else []
+        return first + [lx for k, lx in self.lexicons.items() if k != lang]
+
+
+# ----------------------------------------------------------------------------- matching
+
+
+def _is_ascii(s: str) -> bool:
+    return all(ord(c) < 128 for c in s)
+
+
+def has(text: str, phrase: str) -> bool:
+    """Whether folded ``text`` contains ``phrase``: whole words for Latin phrases, anywhere for Japanese."""
+    if not phrase:
+        return False
+    if _is_ascii(phrase) and any(ch.isalnum() for ch in phrase):
+        return re.search(r"(?<![a-z0-9])" + re.escape(phrase) + r"(?![a-z0-9])", text) is not None
+    return phrase in text
+
+
+def _strip_edges(t: str, words: Iterable[str]) -> str:
+    words = sorted(set(words), key=len, reverse=True)
+    changed = True
+    while changed and t:
+        changed = False
+        for w in words:
+            if not w:
+                continue
+            if t.startswith(w) and (len(t) == len(w) or not _is_ascii(w) or not t[len(w)].isalnum()):
+                rest = t[len(w):].strip(_SEPARATORS)
+                if rest:
+                    t, changed = rest, True
+            if t.endswith(w) and len(t) > len(w) and (not _is_ascii(w) or not t[-len(w) - 1].isalnum()):
+                t, changed = t[: -len(w)].strip(_SEPARATORS), True
+    return t
+
+
+def core(text: str, lexicons: Iterable[Lexicon]) -> str:
+    """The folded text without fillers (um, えーと, かな) and polite endings at its edges."""
+    words = list(_POLITE)
+    for lx in lexicons:
+        words += lx.fillers
+    return _strip_edges(fold(text), words)
+
+
+def _read_kind_at(t: str, table: dict[str, tuple[str, ...]], depth: int = 0) -> tuple[str, int] | None:
+    """(kind, length) of the longest phrase of ``table`` that starts ``t`` and is followed by a
+    separator, the end, or more words of the same kind."""
+    best: tuple[str, int] | None = None
+    for kind, phrases in table.items():
+        for p in phrases:
+            if not p or not t.startswith(p) or (best and len(p) <= best[1]):
+                continue
+            rest = t[len(p):]
+            if rest and _is_ascii(p) and rest[0].isalnum():
+                continue
+            stripped = rest.strip(_SEPARATORS)
+            if rest and stripped and rest[0] not in _SEPARATORS:
+                again = _read_kind_at(stripped, table, depth + 1) if depth < 3 else None
+                if again is None or again[0] != kind:
+                    continue
+            best = (kind, len(p))
+    return best
+
+
+def read_answer(u: Understanding, text: str, lang: str) -> str | None:
+    """yes / no / maybe / skip / dont_know / already_said, when the message is such an answer."""
+    lexs = u.order(lang)
+    t = core(text, lexs)
+    if not t or len(t) > 60:
+        return None
+    for lx in lexs:
+        got = _read_kind_at(t, lx.answers)
+        if got is not None:
+            rest = t[got[1]:].strip(_SEPARATORS)
+            if len(rest) <= max(12, got[1] * 3):
+                return got[0]
+    return None
+
+
+def read_ordinal(u: Understanding, text: str, lang: str, count: int) -> int | None:
+    """The 0-based position named by 「最初の」, 「後者」, "the second one" among ``count`` options."""
+    lexs = u.order(lang)
+    t = core(text, lexs)
+    t = re.sub(r"^(?:the |i'?ll take |i'?d say |let'?s go with |go with )", "", t)
+    if not t or len(t) > 30:
+        return None
+    for lx in lexs:
+        best: tuple[str, int] | None = None
+        for key, phrases in lx.ordinals.items():
+            for p in phrases:
+                if t.startswith(p) and (best is None or len(p) > best[1]):
+                    rest = t[len(p):]
+                    if _is_ascii(p) and rest and rest[0].isalnum():
+                        continue
+                    if len(rest.strip(_SEPARATORS)) <= 8:
+                        best = (key, len(p))
+        if best is not None:
+            if best[0] == "last":
+                return count - 1
+            i = int(best[0]) - 1
+            return i if i < count else None
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreReading:
+    value: int  # within the scale
+    said: float  # the number as said (may be out of range)
+
+    @property
+    def out_of_range(self) -> bool:
+        return self.said != self.value
+
+
+def _kanji_number(s: str) -> int | None:
+    if "十" in s:
+        tens, _, ones = s.partition("十")
+        t = _KANJI_DIGITS.get(tens) if tens else 1
+        o = _KANJI_DIGITS.get(ones) if ones else 0
+        return None if t is None or o is None else t * 10 + o
+    if len(s) == 1:
+        return _KANJI_DIGITS.get(s)
+    return None
+
+
+def read_number(u: Understanding, text: str, lang: str) -> float | None:
+    """The last number in the message (「1かな…いや2」 → 2): digits of any width, kanji numerals,
+    number words. None when there is none."""
+    lexs = u.order(lang)
+    t = fold(text)
+    # the scale itself is not an answer: "3 out of 5", "3/5", 「5点中3」, 「5段階で」
+    t = re.sub(r"(?:out of|/)\s*\d+|\d+\s*(?:点中|段階中|段階で|段階)", " ", t)
+    found: list[tuple[int, float]] = []
+    for m in _NUMBER_RE.finditer(t):
+        s = m.group(0)
+        if s[0].isdigit():
+            found.append((m.start(), float(s)))
+        else:
+            v = _kanji_number(s)
+            if v is not None:
+                found.append((m.start(), float(v)))
+    whole = core(text, lexs)
+    for lx in lexs:
+        for word, value in lx.numbers.items():
+            if not _is_ascii(word) and not any("\u4e00" <= ch <= "\u9fff" for ch in word):
+                if whole == word:  # kana number words (さん, に) only on their own: たくさん is not 3
+                    found.append((0, float(value)))
+                continue
+            for m in re.finditer(re.escape(word), t):
+                if _is_ascii(word) and not has(t[max(0, m.start() - 1):m.end() + 1], word):
+                    continue
+                found.append((m.start(), float(value)))
+    if not found:
+        return None
+    return max(found, key=lambda f: f[0])[1]
+
+
+def read_score(u: Understanding, text: str, lang: str, low: int = 1, high: int = 5) -> ScoreReading | None:
+    """A score from 「3くらい」, "about three", 「うーん、1かな…いや2」; out-of-range numbers are brought
+    to the nearest end of the scale (the caller says so)."""
+    if len(fold(text)) > 60:
+        return None
+    n = read_number(u, text, lang)
+    if n is None:
+        return None
+    value = int(min(max(n, low), high) + 0.5)
+    return ScoreReading(value=min(value, high), said=n)
+
+
+def read_language(u: Understanding, text: str, lang: str) -> str | None:
+    """The language a message names (にほんご, eigo, English, 日本語で) or, failing that, the one it is
+    written in (Japanese script means Japanese)."""
+    lexs = u.order(lang)
+    t = core(text, lexs)
+    for lx in lexs:
+        for code, names in lx.languages.items():
+            if t in names or any(len(n) >= 3 and has(t, n) for n in names):
+                return code
+    if _JA_SCRIPT.search(t):
+        return "ja"
+    if _LATIN.search(t):
+        return "en"
+    return None
+
+
+def _rule_matches(rule: IntentRule, t: str, c: str, free_text: bool = False) -> bool:
+    if c in rule.exact or t in rule.exact:
+        return True
+    parts = [p for p in re.split(r"[ 、。,.!！?？…]+", c) if p]
+    if len(parts) > 1 and all(p in rule.exact for p in parts):
+        return True
+    if len(t) > rule.max_chars or any(has(t, n) for n in rule.none):
+        return False
+    if free_text and not any(has(t, w) for w in rule.in_free_text):
+        return False
+    return any(all(any(has(t, w) for w in group) for group in entry) for entry in rule.groups)
+
+
+def read_intent(u: Understanding, text: str, lang: str, *, free_text: bool = False) -> str | None:
+    """The intent a message expresses, in priority order (data requests first, small talk last).
+    ``free_text``: the question takes free words, so word groups need the intent's own words."""
+    lexs = u.order(lang)
+    t = fold(text)
+    c = core(text, lexs)
+    if not t:
+        return None
+    for name in INTENTS:
+        for lx in lexs:
+            rule = lx.intents.get(name)
+            if rule is not None and _rule_matches(rule, t, c, free_text):
+                if name == "pause_reminders" and read_until(u, text, lang, now=datetime(2000, 1, 3), tz="UTC") is None:
+                    break
+                return name
+    return None
+
+
+def is_question(u: Understanding, text: str, lang: str) -> bool:
+    t = fold(text)
+    raw = unicodedata.normalize("NFKC", text).strip()
+    if raw.endswith("?"):
+        return True
+    for lx in u.order(lang):
+        if any(t.endswith(e) for e in lx.question_endings if e not in ("?", "？")):
+            return True
+        if lx.lang == "en" and any(t.startswith(s + " ") for s in lx.question_starts):
+            return True
+    return False
+
+
+def tone(u: Understanding, text: str | None, lang: str) -> str | None:
+    """"hard" or "good" when the words say so, else None."""
+    if not text:
+        return None
+    t = fold(text)
+    hard = good = 0
+    for lx in u.order(lang):
+        hard += sum(1 for w in lx.hard_words if has(t, w))
+        good += sum(1 for w in lx.good_words if has(t, w))
+    if hard > good:
+        return "hard"
+    if good > hard:
+        return "good"
+    return None
+
+
+def gist(u: Understanding, text: str | None, lang: str) -> str | None:
+    """The message id naming what a reflection is mostly about, in our words."""
+    if not text:
+        return None
+    t = fold(text)
+    best, hits = None, 0
+    for lx in u.order(lang):
+        for mid, words in lx.topics.items():
+            n = sum(1 for w in words if has(t, w))
+            if n > hits:
+                best, hits = mid, n
+    return best
+
+
+# -------------------------------------------------------------------- dates for a pause
+
+_EN_WEEKDAYS = {"monday": 0, "mon": 0, "tuesday": 1, "tue": 1, "tues": 1, "wednesday": 2, "wed": 2, "thursday": 3,
+                "thu": 3, "thurs": 3, "friday": 4, "fri": 4, "saturday": 5, "sat": 5, "sunday": 6, "sun": 6}
+_JA_WEEKDAYS = {"月": 0, "火": 1, "水": 2, "木": 3, "金": 4, "土": 5, "日": 6}
+_EN_MONTHS = {m: i + 1 for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
+                                               "nov", "dec"))}
+_EN_COUNT = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "ten": 10,
+             "couple of": 2, "few": 3}
+
+
+def _zone(tz: str):
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def read_until(u: Understanding, text: str, lang: str, *, now: datetime, tz: str) -> datetime | None:
+    """When a pause should end: 「来週の月曜まで」, 「3日間」, "until next Monday", "for two weeks",
+    "until the 20th". The start of that day in the user's time zone; None when no date or duration."""
+    t = unicodedata.normalize("NFKC", text).lower()
+    local = now.astimezone(_zone(tz))
+    today = local.date()
+
+    def day_start(d: date) -> datetime:
+        return datetime.combine(d, time(0, 0), tzinfo=local.tzinfo)
+
+    m = re.search(r"(\d{1,3}|[一二三四五六七八九十]+)\s*(?:ヶ|か|カ|ケ|箇)?\s*(日間|日|週間|週|月間|月)(?!曜)(?:くらい|ぐらい|ほど)?(?:は|の間|間)?", t)
+    if m and not re.search(r"(\d{1,2})\s*月\s*(\d{1,2})\s*日", t) and not re.search(r"\d{1,2}\s*日\s*まで", t):
+        n = int(m.group(1)) if m.group(1).isdigit() else (_kanji_number(m.group(1)) or 0)
+        unit = m.group(2)
+        days = n * 7 if unit.startswith("週") else n * 30 if unit.startswith("月") else n
+        if 0 < days <= 365:
+            return now + timedelta(days=days)
+    m = re.search(r"(?:for )?(\d{1,3}|a|an|one|two|three|four|five|six|seven|ten|couple of|few)\s*(days?|weeks?|months?)\b", t)
+    if m:
+        n = int(m.group(1)) if m.group(1).isdigit() else _EN_COUNT[m.group(1)]
+        unit = m.group(2)
+        days = n * 7 if unit.startswith("week") else n * 30 if unit.startswith("month") else n
+        if 0 < days <= 365:
+            return now + timedelta(days=days)
+    m = re.search(r"(来週|再来週|今週)?の?([月火水木金土日])曜(?:日)?(?:まで|から|以降)", t)
+    if m:
+        target = _JA_WEEKDAYS[m.group(2)]
+        return day_start(_weekday_after(today, target, m.group(1)))
+    m = re.search(r"(?:until|till|til|through|to|before)\s+(next\s+|this\s+)?(monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tues?|wed|thu(?:rs)?|fri|sat|sun)\b", t)
+    if m:
+        which = {"next": "来週", "this": "今週"}.get((m.group(1) or "").strip())
+        return day_start(_weekday_after(today, _EN_WEEKDAYS[m.group(2)], which))
+    m = re.search(r"(\d{1,2})\s*月\s*(\d{1,2})\s*日", t)
+    if m:
+        return day_start(_next_date(today, int(m.group(1)), int(m.group(2))))
+    m = re.search(r"(\d{1,2})\s*日\s*(?:まで|から|以降)", t)
+    if m:
+        return day_start(_next_day_of_month(today, int(m.group(1))))
+    m = re.search(r"(?:until|till|to)\s+(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)\b", t)
+    if m:
+        return day_start(_next_day_of_month(today, int(m.group(1))))
+    m = re.search(r"(?:until|till|to)\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\s+(\d{1,2})", t)
+    if m:
+        return day_start(_next_date(today, _EN_MONTHS[m.group(1)], int(m.group(2))))
+    if re.search(r"再来週まで", t):
+        return day_start(_weekday_after(today, 0, "再来週"))
+    if re.search(r"来週まで|来週いっぱい|until next week|till next week", t):
+        return day_start(_weekday_after(today, 0, "来週"))
+    if re.search(r"今週いっぱい|今週末まで|until the weekend|till the weekend|for the rest of the week|this week", t):
+        return day_start(_weekday_after(today, 0, "来週"))
+    if re.search(r"明日まで|until tomorrow|till tomorrow", t):
+        return day_start(today + timedelta(days=1))
+    if re.search(r"明後日まで|あさってまで", t):
+        return day_start(today + timedelta(days=2))
+    if re.search(r"月末まで|until the end of the month|till the end of the month|来月まで|until next month", t):
+        first_next = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+        return day_start(first_next)
+    if re.search(r"しばらく|for a while|for now", t):
+        return now + timedelta(days=7)
+    return None
+
+
+def _weekday_after(today: date, target: int, which: str | None) -> date:
+    """The next ``target`` weekday after today; 来週/next: the one in next week; 再来週: the week after."""
+    if which in ("来週", "再来週"):
+        monday_next = today + timedelta(days=7 - today.weekday())
+        d = monday_next + timedelta(days=target)
+        return d + timedelta(days=7) if which == "再来週" else d
+    ahead = (target - today.weekday()) % 7 or 7
+    return today + timedelta(days=ahead)
+
+
+def _next_date(today: date, month: int, day: int) -> date:
+    for year in (today.year, today.year + 1):
+        try:
+            d = date(year, month, day)
+        except ValueError:
+            continue
+        if d > today:
+            return d
+    return today + timedelta(days=7)
+
+
+def _next_day_of_month(today: date, day: int) -> date:
+    y, m = today.year, today.month
+    for _ in range(3):
+        try:
+            d = date(y, m, day)
+            if d > today:
+                return d
+        except ValueError:
+            pass
+        m += 1
+        if m > 12:
+            y, m = y + 1, 1
+    return today + timedelta(days=7)
+
+
+def read_per_week(u: Understanding, text: str, lang: str) -> int | None:
+    """How many reminders a week a message asks for (週1くらい → 1, twice a week → 2, 毎日 → 7)."""
+    t = fold(text)
+    m = re.search(r"週\s*(?:に)?\s*(\d|一|二|三|四|五)\s*(?:回|度|くらい|ぐらい|で|が|に|$)?", t)
+    if m:
+        v = int(m.group(1)) if m.group(1).isdigit() else _KANJI_DIGITS[m.group(1)]
+        return max(1, min(v, 7))
+    if re.search(r"毎日|1日1回|一日一回|every day|daily|once a day", t):
+        return 7
+    if re.search(r"平日", t) or re.search(r"weekdays", t):
+        return 5
+    for words, n in (("once a week", 1), ("weekly", 1), ("twice a week", 2), ("two times a week", 2),
+                     ("three times a week", 3), ("隔週", 1), ("月1", 1), ("月に1", 1), ("once a month", 1),
+                     ("monthly", 1), ("every other week", 1)):
+        if words in t:
+            return n
+    if re.search(r"少なめ|減らし|less often|fewer|less frequent", t):
+        return -1  # fewer than now
+    if re.search(r"多め|増やし|more often|more frequent", t):
+        return -2  # more than now
+    return None
+
+
+# ------------------------------------------------------------------ choices by their words
+
+def _weight(ch: str) -> float:
+    if "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf":
+        return 2.0
+    return 0.6
+
+
+def _ja_overlap(a: str, b: str) -> float:
+    """Weight of the longest common substring (kanji count more than kana)."""
+    best = 0.0
+    for i in range(len(a)):
+        for j in range(i + 1, len(a) + 1):
+            s = a[i:j]
+            if s in b:
+                w = sum(_weight(c) for c in s)
+                best = max(best, w)
+            else:
+                break
+    return best
+
+
+_EN_STOP = {"the", "and", "with", "for", "that", "this", "want", "would", "like", "just", "yes", "not", "but", "are",
+            "you", "your", "its", "it's", "i'm", "i'll", "i'd", "guess", "think", "maybe", "really", "some", "one"}
+
+
+def _stems(t: str) -> set[str]:
+    return {w[:5] for w in re.findall(r"[a-z']+", t) if len(w) >= 3 and w not in _EN_STOP}
+
+
+def similarity(text: str, label: str) -> float:
+    """How much of an option's label a message carries (「断る」 → 「断りたい」, "with conditions")."""
+    a, b = fold(text), fold(label)
+    if not a or not b:
+        return 0.0
+    if _is_ascii(a) and _is_ascii(b):
+        return float(len(_stems(a) & _stems(b)))
+    if _is_ascii(a) != _is_ascii(b):
+        return 0.0
+    score = _ja_overlap(a, b)
+    if score < 2.0:
+        return 0.0
+    # One shared kanji in a long sentence is chance, not a paraphrase.
+    if score / sum(_weight(c) for c in a) < 0.3 and score / sum(_weight(c) for c in b) < 0.5:
+        return 0.0
+    return score
+
+
+# ----------------------------------------------------------------------------- loading
+
+def load_understanding(root: Path, languages: tuple[str, ...], add, read_yaml) -> Understanding:
+    """Read ``understanding/<lang>.yaml``; ``add(path, key, problem)`` records each problem."""
+    u = Understanding()
+    for lang in languages:
+        path = root / "understanding" / f"{lang}.yaml"
+        if not path.is_file():
+            add(path, "(file)", "missing")
+            continue
+        raw = read_yaml(path)
+        if raw is None:
+            continue
+        if not isinstance(raw, dict):
+            add(path, "(file)", "an understanding file is a mapping (answers, ordinals, intents, ...)")
+            continue
+        lx = _lexicon(lang, path, raw, add)
+        if lx is not None:
+            u.lexicons[lang] = lx
+    return u
+
+
+def _phrases(path: Path, key: str, raw: Any, add) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(p, (str, int)) and str(p).strip() for p in raw):
+        add(path, key, "must be a list of non-empty phrases")
+        return ()
+    return tuple(fold(str(p)) or str(p).strip() for p in raw)
+
+
+def _lexicon(lang: str, path: Path, raw: dict, add) -> Lexicon | None:
+    known = {"answers", "fillers", "ordinals", "numbers", "approx", "languages", "intents", "question", "hard_words",
+             "good_words", "topics"}
+    for k in raw:
+        if k not in known:
+            add(path, str(k), f"unknown key (known: {', '.join(sorted(known))})")
+    answers: dict[str, tuple[str, ...]] = {}
+    for kind in ANSWER_KINDS:
+        got = _phrases(path, f"answers.{kind}", (raw.get("answers") or {}).get(kind), add)
+        if not got:
+            add(path, f"answers.{kind}", "needs a list of phrases")
+        answers[kind] = got
+    for kind in (raw.get("answers") or {}):
+        if kind not in ANSWER_KINDS:
+            add(path, f"answers.{kind}", f"unknown answer kind (known: {', '.join(ANSWER_KINDS)})")
+    ordinals: dict[str, tuple[str, ...]] = {}
+    for key, phrases in (raw.get("ordinals") or {}).items():
+        if str(key) not in ORDINAL_KEYS:
+            add(path, f"ordinals.{key}", f"positions are {', '.join(ORDINAL_KEYS)}")
+            continue
+        ordinals[str(key)] = _phrases(path, f"ordinals.{key}", phrases, add)
+    numbers: dict[str, int] = {}
+    for word, value in (raw.get("numbers") or {}).items():
+        if not isinstance(value, int) or isinstance(value, bool):
+            add(path, f"numbers.{word}", f"must be a whole number, not {value!r}")
+            continue
+        numbers[fold(str(word))] = value
+    languages: dict[str, tuple[str, ...]] = {}
+    for code, names in (raw.get("languages") or {}).items():
+        languages[str(code)] = _phrases(path, f"languages.{code}", names, add)
+    intents: dict[str, IntentRule] = {}
+    for name, spec in (raw.get("intents") or {}).items():
+        key = f"intents.{name}"
+        if name not in INTENTS:
+            add(path, key, f"unknown intent (known: {', '.join(INTENTS)})")
+            continue
+        if not isinstance(spec, dict):
+            add(path, key, "an intent has exact (phrases), all (lists of word groups), none and max_chars")
+            continue
+        for k in spec:
+            if k not in ("exact", "all", "none", "max_chars", "in_free_text"):
+                add(path, f"{key}.{k}", "unknown key (known: exact, all, none, max_chars, in_free_text)")
+        groups_raw = spec.get("all") or []
+        entries: list[tuple[tuple[str, ...], ...]] = []
+        if not isinstance(groups_raw, list):
+            add(path, f"{key}.all", "a list of word groups (each a list of words)")
+            groups_raw = []
+        if groups_raw and all(isinstance(g, list) and all(isinstance(w, (str, int)) for w in g) for g in groups_raw):
+            entries.append(tuple(_phrases(path, f"{key}.all[{i}]", g, add) for i, g in enumerate(groups_raw)))
+        elif groups_raw:
+            add(path, f"{key}.all", "a list of word groups (each a list of words)")
+        max_chars = spec.get("max_chars", 40)
+        if not isinstance(max_chars, int) or max_chars <= 0:
+            add(path, f"{key}.max_chars", "a positive whole number")
+            max_chars = 40
+        exact = frozenset(_phrases(path, f"{key}.exact", spec.get("exact"), add))
+        if not exact and not entries:
+            add(path, key, "needs exact phrases or word groups under all")
+        intents[name] = IntentRule(exact=exact, groups=tuple(entries),
+                                   none=_phrases(path, f"{key}.none", spec.get("none"), add), max_chars=max_chars,
+                                   in_free_text=_phrases(path, f"{key}.in_free_text", spec.get("in_free_text"), add))
+    question = raw.get("question") or {}
+    topics: dict[str, tuple[str, ...]] = {}
+    for mid, words in (raw.get("topics") or {}).items():
+        topics[str(mid)] = _phrases(path, f"topics.{mid}", words, add)
+    return Lexicon(
+        lang=lang, answers=answers, fillers=_phrases(path, "fillers", raw.get("fillers"), add), ordinals=ordinals,
+        numbers=numbers, approx=_phrases(path, "approx", raw.get("approx"), add), languages=languages,
+        intents=intents,
+        question_endings=tuple(str(e) for e in (question.get("endings") or [])),
+        question_starts=_phrases(path, "question.starts", question.get("starts"), add),
+        hard_words=_phrases(path, "hard_words", raw.get("hard_words"), add),
+        good_words=_phrases(path, "good_words", raw.get("good_words"), add),
+        topics=topics)
