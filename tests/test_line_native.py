@@ -8,7 +8,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from bot.store.models import CheckIn, StoredMessage, User
 from handlers.line.richmenu import load_spec
@@ -130,9 +130,14 @@ async def test_unsend_deletes_the_kept_copy_of_that_message_only(settings, clock
             sora = line_id()
             await line.post(follow_event(sora, reply_token=fake.issue_reply_token(sora)))
             await fake.wait_for(lambda: fake.sent_to(sora))
-            async with line.runtime.db.session() as session:  # Sora agreed to us keeping their words
+            for answer in ("日本語", "はい", "リマインドなし"):  # onboarding, typed: Sora agrees to us keeping words
+                n = len(fake.sent_to(sora))
+                await line.post(text_event(sora, answer, reply_token=fake.issue_reply_token(sora)))
+                await fake.wait_for(lambda: len(fake.sent_to(sora)) > n)
+            async with line.runtime.db.session() as session:
                 user = (await session.execute(select(User).where(User.platform_user_id == sora))).scalar_one()
-                user.consent_store_text = True
+                assert user.consent_store_text is True
+                await session.execute(delete(StoredMessage))  # start the count after onboarding's answers
                 await session.commit()
             first = text_event(sora, "一つ目のメッセージ", reply_token=fake.issue_reply_token(sora))
             second = text_event(sora, "二つ目のメッセージ", reply_token=fake.issue_reply_token(sora))
