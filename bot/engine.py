@@ -536,11 +536,33 @@ _NOT_HANDLED = object()
 def _first_message(run: _Run, text: str, interpreters: Sequence[Interpreter]) -> ConvoState | None:
     """A new user's first words: whatever they are, acknowledge a request or a pattern, and ask the
     onboarding questions first (nothing they write is kept before they answer the consent question)."""
+    named = U.named_language(run.u, text, run.lang)
+    if named is not None and strongest(run.signals) is None:
+        # "日本語" / "English" as a first message already answers the language question: greet, take it,
+        # and go on to the next question instead of asking it.
+        return _onboard_in(run, named)
     asked = match_command(run.content, text) is not None or U.read_intent(run.u, text, run.lang) not in (
         None, "greeting", "thanks") or any(_interpretation(run, i, text) for i in interpreters)
     if asked or strongest(run.signals) is not None:
         run.ui("first_ack")
     return run.start("onboarding")
+
+
+def _onboard_in(run: _Run, lang: str) -> ConvoState | None:
+    flow = run.content.flows["onboarding"]
+    if lang != run.lang:
+        run.lang = lang
+        run.effect("set_language", language=lang)
+    state = flow.states[flow.start]
+    for _ in range(MAX_AUTO_STEPS):  # the greeting states before the first question
+        if state.waits or state.next is None:
+            break
+        for message_id in state.say:
+            run.say(message_id)
+        state = flow.states[state.next]
+    if "language" not in state.understands:
+        return run.start("onboarding")
+    return run.enter(flow, state.understands["language"], {})
 
 
 def _idle_text(run: _Run, text: str, interpreters: Sequence[Interpreter]) -> ConvoState | None:

@@ -245,15 +245,24 @@ def read_score(u: Understanding, text: str, lang: str, low: int = 1, high: int =
     return ScoreReading(value=min(value, high), said=n)
 
 
-def read_language(u: Understanding, text: str, lang: str) -> str | None:
-    """The language a message names (にほんご, eigo, English, 日本語で) or, failing that, the one it is
-    written in (Japanese script means Japanese)."""
+def named_language(u: Understanding, text: str, lang: str) -> str | None:
+    """The language a message names (にほんご, eigo, English, 日本語で), if it names one."""
     lexs = u.order(lang)
     t = core(text, lexs)
     for lx in lexs:
         for code, names in lx.languages.items():
             if t in names or any(len(n) >= 3 and has(t, n) for n in names):
                 return code
+    return None
+
+
+def read_language(u: Understanding, text: str, lang: str) -> str | None:
+    """The language a message names or, failing that, the one it is written in (Japanese script
+    means Japanese)."""
+    named = named_language(u, text, lang)
+    if named is not None:
+        return named
+    t = core(text, u.order(lang))
     if _JA_SCRIPT.search(t):
         return "ja"
     if _LATIN.search(t):

@@ -57,7 +57,7 @@ async def test_quota_on_metrics_and_reminders_skipped_before_it_runs_out_but_rep
             assert [r for r in fake.requests if r.path.startswith("/v2/bot/message/quota")] == quota_calls
 
             aiko = UserKey("line", line_id())
-            for words in ("キャンセル", "平日の8時にリマインド"):
+            for words in ("日本語", "点数だけ", "平日の8時にリマインド"):  # onboarding, typed; the time ends it
                 await rt.coach.handle(Inbound(user=aiko, kind="text", text=words, received_at=clock()))
             clock.now = datetime(2026, 1, 5, 23, 0, tzinfo=timezone.utc)  # Tuesday 08:00 in Tokyo
             result = await Dispatcher(rt, rng=random.Random(1)).run_pass()

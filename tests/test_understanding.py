@@ -222,6 +222,17 @@ def test_onboarding_typed_only_never_loops(lang, first, language, yes, time):
     never_told_to_use_buttons(c)
 
 
+@pytest.mark.parametrize("start_lang,first,lang", [("en", "日本語", "ja"), ("ja", "English", "en"),
+                                                   ("ja", "にほんごでお願いします", "ja"), ("en", "eigo", "en")])
+def test_a_language_as_the_very_first_message_answers_the_language_question(start_lang, first, lang):
+    c = chat(start_lang, is_new=True)
+    c.send(first)
+    # greeted, the language taken, and on to the next question: the language is never asked after it was said
+    assert c.ids[0] == "onboarding.welcome" and "onboarding.language" not in c.ids
+    assert c.lang == lang and c.state == "onboarding:consent"
+    assert "common.first_ack" not in c.ids
+
+
 def test_japanese_typed_at_the_language_question_means_japanese():
     c = chat("en", is_new=True)
     c.send("こんにちは")
