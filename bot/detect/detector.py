@@ -1,144 +1,170 @@
-"""The detector: lexicon patterns over normalised text, with context rules for negation,
-recovery ("now I can say no"), the past, and other people as the subject.
+"""The detector: a learned linear model over a message's features, with the crisis lexicon as a
+safety net and evidence quoted from the user's own words.
 
-Everything is compiled at load time; ``Detector.detect`` does no I/O and shares no mutable
-state, so one instance serves every thread.
+For each kind the model gives a calibrated probability; a kind is signalled when it reaches the
+kind's threshold (chosen on development folds of the training corpus, see train.py). Crisis has
+two bands on top of that (``Detector.crisis_band``): ``clear`` and ``ambiguous``; below the
+ambiguous threshold a message is ``none`` for crisis, which is where negated, hypothetical and
+reported mentions land.
+
+Safety net: a crisis lexicon phrase in scope ``ok`` (not negated, not someone else's, not
+excluded) always signals crisis at least at the ``clear`` band; one told in the past or followed
+by recovery (死にたいと思ってた。今は少し楽) at least at the ``ambiguous`` band.
+
+Evidence: the highest-scoring lexicon phrase of the kind whose scope is ``ok``; otherwise the
+clause whose features carry the most weight for the kind.
+
+``Detector.detect`` does no I/O and shares no mutable state; one instance serves every thread.
 """
 from __future__ import annotations
 
-from bisect import bisect_right
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
-from bot.detect.lexicon import Entry, Lexicon, load_lexicons
-from bot.detect.normalise import guess_language, normalise
+from bot.detect.features import MODEL_CHARS, Featuriser, Reading
+from bot.detect.lexicon import load_lexicons
+from bot.detect.matching import OK, quote_end
+from bot.detect.model import LinearModel, load_model
+from bot.detect.normalise import guess_language
 from bot.errors import ContentInvalid
 from bot.types import Signal
 
-_WINDOW = 40  # characters looked at before a match for per-entry not_before rules
+_CRISIS_PAST_SCOPES = frozenset({"past", "recovered"})
+_TRIM = " \t\r\n　、。，．,.!?！？・…:;「」『』()（）\"'"
 
 
-class _Context:
-    """Clause and sentence boundaries of one folded text, computed only when something matched."""
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """Everything the detector worked out about one message."""
 
-    __slots__ = ("text", "clause_starts", "sentence_ends")
-
-    def __init__(self, text: str, lexicon: Lexicon):
-        self.text = text
-        self.clause_starts = [0] + [m.end() for m in lexicon.clause_breaks.finditer(text)]
-        self.sentence_ends = [m.end() for m in lexicon.sentence_breaks.finditer(text)] + [len(text)]
-
-    def clause_start(self, pos: int) -> int:
-        return self.clause_starts[bisect_right(self.clause_starts, pos) - 1]
-
-    def sentence_index(self, pos: int) -> int:
-        return bisect_right(self.sentence_ends, pos)
-
-    def end_of_next_sentence(self, pos: int) -> int:
-        i = self.sentence_index(pos) + 1
-        return self.sentence_ends[min(i, len(self.sentence_ends) - 1)]
-
-
-def _accepted(entry: Entry, lexicon: Lexicon, ctx: _Context, start: int, end: int) -> bool:
-    text = ctx.text
-    if entry.not_after is not None and entry.not_after.match(text, end):
-        return False
-    if entry.not_before is not None and entry.not_before.search(text, max(0, start - _WINDOW), start):
-        return False
-    clause_start = ctx.clause_start(start)
-    if entry.self_only and lexicon.third_party is not None and lexicon.third_party.search(text, clause_start, start):
-        return False
-    if not entry.negatable:
-        return True
-    if lexicon.negation_before is not None and lexicon.negation_before.search(text, clause_start, start):
-        return False
-    if lexicon.negation_after is not None and lexicon.negation_after.match(text, end):
-        return False
-    if lexicon.past is not None and lexicon.past.search(text, clause_start, start):
-        sentence_end = ctx.sentence_ends[min(ctx.sentence_index(start), len(ctx.sentence_ends) - 1)]
-        if lexicon.still is None or not lexicon.still.search(text, clause_start, sentence_end):
-            return False
-    if lexicon.recovery is not None and lexicon.recovery.search(text, end, ctx.end_of_next_sentence(end)):
-        return False
-    return True
-
-
-# Inflection endings a Japanese quote reads better with: 「断れなくて」 rather than 「断れなく」.
-# Longest first; only these, so a quote never runs on into the next clause.
-_JA_QUOTE_ENDINGS = tuple(sorted((
-    "てしまいます", "てしまった", "てしまう", "しています", "している", "してます", "してる", "しました",
-    "ています", "ている", "てます", "てる", "ました", "ません", "なくて", "ないです", "ない", "ます", "です",
-    "くて", "ずに", "した", "する", "て", "ず", "た", "い",
-), key=len, reverse=True))
-
-
-def quote_end(text: str, end: int, lang: str) -> int:
-    """Where a quoted span should end: past a Japanese inflection ending that directly follows it."""
-    if lang != "ja":
-        return end
-    for ending in _JA_QUOTE_ENDINGS:
-        if text.startswith(ending, end):
-            return end + len(ending)
-    return end
+    lang: str
+    probabilities: dict[str, float]
+    signals: list[Signal]
+    crisis_band: str  # "clear", "ambiguous" or "none"
 
 
 class Detector:
     """Finds signals in a message; build it with ``load_detector``."""
 
-    def __init__(self, lexicons: dict[str, Lexicon]):
-        self._lexicons = dict(lexicons)
+    def __init__(self, featuriser: Featuriser, model: LinearModel):
+        self._featuriser = featuriser
+        self._model = model
+        self._kinds = model.kinds
+        self._crisis = model.kinds.index("crisis")
+        self._clear = model.crisis_bands["clear"]
+        self._ambiguous = model.crisis_bands["ambiguous"]
 
     @property
     def languages(self) -> tuple[str, ...]:
-        return tuple(self._lexicons)
+        return tuple(self._featuriser.lexicons)
+
+    @property
+    def model_header(self) -> dict:
+        """The model's metadata: thresholds, crisis bands, corpus hash, training figures."""
+        return dict(self._model.header)
 
     def detect(self, text: str, lang: str | None = None) -> list[Signal]:
-        """Signals in ``text``: at most one per kind (the strongest), ordered by where they start."""
-        if not text:
-            return []
-        lang = lang if lang in self._lexicons else guess_language(text)
-        lexicon = self._lexicons[lang]
-        folded = normalise(text)
-        ctx: _Context | None = None
-        found: list[Signal] = []
-        for matcher in lexicon.kinds:
-            best: tuple[float, int, int] | None = None
-            pos = 0
-            # search from each match's start + 1 rather than finditer: matches of one kind may overlap
-            # (頼まれると / 断れなくて), and the stronger one must not be hidden by the first.
-            while (m := matcher.combined.search(folded.text, pos)) is not None:
-                pos = m.start() + 1
-                if ctx is None:
-                    ctx = _Context(folded.text, lexicon)
-                entry = matcher.entries[m.lastgroup]  # type: ignore[index]
-                start, end = m.span()
-                if not _accepted(entry, lexicon, ctx, start, end):
-                    # The alternation took the first entry that matched here; another one may still hold.
-                    retry = None
-                    for other in matcher.ordered:
-                        if other is entry:
-                            continue
-                        om = other.pattern.match(folded.text, start)
-                        if om and om.end() > start and _accepted(other, lexicon, ctx, start, om.end()):
-                            retry = (other, om.end())
-                            break
-                    if retry is None:
-                        continue
-                    entry, end = retry
-                if best is None or entry.score > best[0]:
-                    best = (entry.score, start, end)
-            if best is not None:
-                score, start, end = best
-                o_start, o_end = folded.original_span(start, end)
-                o_end = quote_end(text, o_end, lang)
-                found.append(Signal(kind=matcher.kind, evidence=text[o_start:o_end],
-                                    start=o_start, end=o_end, score=score))
-        found.sort(key=lambda s: (s.start, s.end))
-        return found
+        """Signals in ``text``: at most one per kind, ordered by where their evidence starts."""
+        return self.assess(text, lang).signals
+
+    def crisis_band(self, text: str, lang: str | None = None) -> tuple[str, float]:
+        """("clear" | "ambiguous" | "none", calibrated crisis score) for ``text``."""
+        a = self.assess(text, lang)
+        return a.crisis_band, a.probabilities["crisis"]
+
+    def assess(self, text: str, lang: str | None = None) -> Assessment:
+        """Probabilities for every kind, the signals that pass their thresholds, the crisis band."""
+        lang = lang if lang in self._featuriser.lexicons else guess_language(text or "")
+        if not text or not text.strip():
+            return Assessment(lang, {k: 0.0 for k in self._kinds}, [], "none")
+        reading = self._featuriser.read(text, lang)
+        probs = self._model.probabilities(reading.features)
+        scores = {k: float(p) for k, p in zip(self._kinds, probs)}
+        crisis_hits = [h for h in reading.hits if h.kind == "crisis"]
+        if any(h.scope == OK for h in crisis_hits):
+            scores["crisis"] = max(scores["crisis"], self._clear)
+        elif any(h.scope in _CRISIS_PAST_SCOPES for h in crisis_hits):
+            scores["crisis"] = max(scores["crisis"], self._ambiguous)
+        signals = []
+        for index, kind in enumerate(self._kinds):
+            if scores[kind] >= self._model.thresholds[kind]:
+                start, end = self._evidence(reading, kind, index)
+                signals.append(Signal(kind=kind, evidence=text[start:end], start=start, end=end,
+                                      score=scores[kind]))
+        signals.sort(key=lambda s: (s.start, s.end))
+        c = scores["crisis"]
+        band = "clear" if c >= self._clear else "ambiguous" if c >= self._ambiguous else "none"
+        return Assessment(lang, scores, signals, band)
+
+    def _evidence(self, reading: Reading, kind: str, index: int) -> tuple[int, int]:
+        best = None
+        for hit in reading.hits:
+            if hit.kind == kind and hit.scope == OK and (best is None or hit.score > best.score):
+                best = hit
+        folded = reading.folded
+        if best is not None:
+            start, end = folded.original_span(best.start, best.end)
+            return start, quote_end(reading.text, end, reading.lang)
+        clauses = reading.clauses
+        limit = min(len(folded.text), MODEL_CHARS)
+        best_span, best_weight = None, None
+        for i in range(len(clauses.starts)):
+            start, end = clauses.span(i)
+            if start >= limit:
+                break
+            piece = folded.text[start:end]
+            stripped = piece.strip(_TRIM)
+            if not stripped:
+                continue
+            start += len(piece) - len(piece.lstrip(_TRIM))
+            end = start + len(stripped)
+            weight = self._model.weight_of(self._featuriser.features(stripped, reading.lang), index)
+            if best_weight is None or weight > best_weight:
+                best_span, best_weight = (start, end), weight
+        if best_span is None:
+            return 0, len(reading.text)
+        return folded.original_span(*best_span)
+
+
+_CACHE: dict[tuple, Detector] = {}
+
+
+def _fingerprint(content_dir: Path) -> tuple:
+    """Identity of the content a detector was built from: paths, sizes and modification times."""
+    parts = []
+    for sub in ("lexicons", "detect", "detect/corpus"):
+        folder = content_dir / sub
+        if folder.is_dir():
+            for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+                if entry.is_file():
+                    st = entry.stat()
+                    parts.append((sub, entry.name, st.st_size, st.st_mtime_ns))
+    return (str(content_dir.resolve()), tuple(parts))
 
 
 def load_detector(content_dir: Path) -> Detector:
-    """Compile the lexicons under ``content_dir``; raise ContentInvalid listing every problem."""
+    """Compile the lexicons and load the model under ``content_dir``; raise ContentInvalid listing
+    every problem. Detectors are shared: loading unchanged content again returns the same one."""
+    content_dir = Path(content_dir)
+    key = _fingerprint(content_dir)
+    cached = _CACHE.get(key)
+    if cached is not None:
+        return cached
     lexicons, errors = load_lexicons(content_dir)
     if errors:
         raise ContentInvalid(errors)
-    return Detector(lexicons)
+    model, errors = load_model(content_dir)
+    if errors:
+        raise ContentInvalid(errors)
+    detector = Detector(Featuriser(lexicons), model)
+    _CACHE[key] = detector
+    return detector
+
+
+def validate_detector(content_dir: Path) -> list:
+    """Every problem with the lexicons and the model under ``content_dir`` (empty when all is well)."""
+    lexicons, errors = load_lexicons(content_dir)
+    if errors:
+        return errors
+    return load_model(content_dir)[1]
