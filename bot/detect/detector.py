@@ -8,11 +8,12 @@ ambiguous threshold a message is ``none`` for crisis, which is where negated, hy
 reported mentions land.
 
 Safety net: a crisis lexicon phrase in scope ``ok`` (not negated, not someone else's, not
-excluded) always signals crisis at least at the ``clear`` band; one told in the past or followed
-by recovery (死にたいと思ってた。今は少し楽) at least at the ``ambiguous`` band.
+excluded) in a clause with no reported speech, topic mention, question, hypothetical or other
+person always signals crisis at least at the ``clear`` band. Everything else (past, negated,
+reported, hypothetical) is the model's to judge: it learned those from labelled near-misses.
 
 Evidence: the highest-scoring lexicon phrase of the kind whose scope is ``ok``; otherwise the
-clause whose features carry the most weight for the kind.
+clause whose character n-grams carry the most weight for the kind.
 
 ``Detector.detect`` does no I/O and shares no mutable state; one instance serves every thread.
 """
@@ -22,7 +23,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.detect.features import MODEL_CHARS, Featuriser, Reading
+from bot.detect.features import MODEL_CHARS, Featuriser, Reading, char_ngrams
 from bot.detect.lexicon import load_lexicons
 from bot.detect.matching import OK, quote_end
 from bot.detect.model import LinearModel, load_model
@@ -30,7 +31,9 @@ from bot.detect.normalise import guess_language
 from bot.errors import ContentInvalid
 from bot.types import Signal
 
-_CRISIS_PAST_SCOPES = frozenset({"past", "recovered"})
+# A crisis phrase in a clause with one of these cues may be about something else (a training on
+# suicide prevention, what a client said, "what if..."): the model alone decides those.
+_CUES_THAT_DEFER = frozenset({"reported", "topic", "question", "hypothetical", "third_party"})
 _TRIM = " \t\r\n　、。，．,.!?！？・…:;「」『』()（）\"'"
 
 
@@ -42,6 +45,13 @@ class Assessment:
     probabilities: dict[str, float]
     signals: list[Signal]
     crisis_band: str  # "clear", "ambiguous" or "none"
+
+
+def crisis_safety_net(reading: Reading) -> bool:
+    """A crisis lexicon phrase in scope ``ok`` whose clause has none of _CUES_THAT_DEFER."""
+    return any(h.kind == "crisis" and h.scope == OK
+               and not any(h.clause in reading.cue_clauses.get(cue, ()) for cue in _CUES_THAT_DEFER)
+               for h in reading.hits)
 
 
 class Detector:
@@ -79,13 +89,9 @@ class Detector:
         if not text or not text.strip():
             return Assessment(lang, {k: 0.0 for k in self._kinds}, [], "none")
         reading = self._featuriser.read(text, lang)
-        probs = self._model.probabilities(reading.features)
-        scores = {k: float(p) for k, p in zip(self._kinds, probs)}
-        crisis_hits = [h for h in reading.hits if h.kind == "crisis"]
-        if any(h.scope == OK for h in crisis_hits):
+        scores = dict(zip(self._kinds, self._model.probabilities(reading.features)))
+        if crisis_safety_net(reading):
             scores["crisis"] = max(scores["crisis"], self._clear)
-        elif any(h.scope in _CRISIS_PAST_SCOPES for h in crisis_hits):
-            scores["crisis"] = max(scores["crisis"], self._ambiguous)
         signals = []
         for index, kind in enumerate(self._kinds):
             if scores[kind] >= self._model.thresholds[kind]:
@@ -119,7 +125,7 @@ class Detector:
                 continue
             start += len(piece) - len(piece.lstrip(_TRIM))
             end = start + len(stripped)
-            weight = self._model.weight_of(self._featuriser.features(stripped, reading.lang), index)
+            weight = self._model.weight_of(char_ngrams(stripped, reading.lang), index)
             if best_weight is None or weight > best_weight:
                 best_span, best_weight = (start, end), weight
         if best_span is None:

@@ -9,8 +9,8 @@
 - every lexicon match with its scope (``h:crisis:ok``, ``e:wish_to_die:negated``) and the cues in
   its clause (``h:overwork:ok&past``).
 
-Features are binary; a message's vector is L2-normalised, so each present feature weighs
-1/sqrt(number of features generated). Bump FEATURE_VERSION whenever this module changes what it
+Features are binary; a message's vector is L2-normalised over the features the model knows, so
+each weighs 1/sqrt(number of distinct known features). Bump FEATURE_VERSION whenever this module changes what it
 produces: a model trained on other features is refused at start-up.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from bot.detect.lexicon import Lexicon
 from bot.detect.matching import Clauses, Hit, find_hits
 from bot.detect.normalise import Normalised, analyser_form, normalise
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 3
 # The model reads at most this many characters; the crisis lexicon still reads everything.
 MODEL_CHARS = 2000
 # SudachiPy refuses inputs over 49,149 bytes; Japanese characters take 3 bytes in UTF-8.
@@ -33,6 +33,10 @@ _EN_WORD = re.compile(r"[a-z0-9']+")
 _EN_NEGATORS = frozenset({"not", "never", "no", "nothing", "nobody", "without", "cannot"})
 _JA_NEGATORS = frozenset({"ない", "ぬ", "無い", "ず"})
 _SCOPE_KEYS = ("past", "still", "recovery", "third_party")
+# Feature names: character n-grams are the bare n-gram; every other feature starts with a unit
+# separator and a letter, so no n-gram of a message can collide with it.
+W, B, N, Q, H, E = "\x1fw", "\x1fb", "\x1fn", "\x1fq", "\x1fh", "\x1fe"
+LANG = "\x1flang:"
 
 
 class Analyser:
@@ -54,7 +58,8 @@ class Analyser:
         if tok is None:
             from sudachipy import SplitMode
 
-            tok = self._local.tokenizer = Analyser._dictionary.create(SplitMode.C)
+            make = getattr(Analyser._dictionary, "tokenizer", None) or Analyser._dictionary.create
+            tok = self._local.tokenizer = make(SplitMode.C)
         return tok
 
     def lemmas(self, text: str) -> list[str]:
@@ -80,37 +85,36 @@ class Reading:
     clauses: Clauses
     hits: list[Hit]
     features: list[str]
+    cue_clauses: dict[str, set[int]]  # scope cue name → indices of the clauses it was found in
 
 
-def _char_ngrams(text: str, lang: str, out: set[str]) -> None:
+def char_ngrams(text: str, lang: str) -> list[str]:
     if lang == "ja":
-        n = len(text)
-        for size in (1, 2, 3, 4):
-            for i in range(n - size + 1):
-                out.add("c" + text[i:i + size])
+        sizes = (1, 2, 3, 4)
     else:
-        padded = " " + " ".join(text.split()) + " "
-        n = len(padded)
-        for size in (3, 4, 5):
-            for i in range(n - size + 1):
-                out.add("c" + padded[i:i + size])
+        text = " " + " ".join(text.split()) + " "
+        sizes = (3, 4, 5)
+    grams: list[str] = []
+    for size in sizes:
+        grams += [text[i:i + size] for i in range(len(text) - size + 1)]
+    return grams
 
 
-def _words(words: list[str], negators: frozenset[str], out: set[str], lang: str) -> None:
-    previous = "<s>"
-    negated_until = -1
-    for i, w in enumerate(words):
-        out.add("w:" + w)
-        out.add("b:" + previous + "_" + w)
-        previous = w
-        if lang == "en":
+def _words(words: list[str], negators: frozenset[str], lang: str) -> list[str]:
+    out = [W + w for w in words]
+    out += [B + a + "_" + b for a, b in zip(["<s>", *words], [*words, "</s>"])]
+    if lang == "en":
+        negated_until = -1
+        for i, w in enumerate(words):
             if w in negators or w.endswith("n't"):
                 negated_until = i + 3
             elif i <= negated_until:
-                out.add("n:" + w)
-        elif lang == "ja" and any(x in negators for x in words[i + 1:i + 4]):
-            out.add("n:" + w)
-    out.add("b:" + previous + "_</s>")
+                out.append(N + w)
+    elif negators.intersection(words):
+        for i, w in enumerate(words):
+            if not negators.isdisjoint(words[i + 1:i + 4]):
+                out.append(N + w)
+    return out
 
 
 class Featuriser:
@@ -119,51 +123,52 @@ class Featuriser:
     def __init__(self, lexicons: dict[str, Lexicon], analyser: Analyser | None = None):
         self.lexicons = lexicons
         self.analyser = analyser or Analyser()
+        # All scope cues of a language in one pass (leftmost, non-overlapping matches).
+        self._cues = {}
+        for lang, lexicon in lexicons.items():
+            named = [*lexicon.cues, *((name, getattr(lexicon, name)) for name in _SCOPE_KEYS)]
+            parts = [f"(?P<{name}>{pattern.pattern})" for name, pattern in named if pattern is not None]
+            self._cues[lang] = re.compile("|".join(parts)) if parts else None
 
     def read(self, text: str, lang: str) -> Reading:
         lexicon = self.lexicons[lang]
         folded = normalise(text)
         clauses = Clauses(folded.text, lexicon)
         hits = find_hits(folded.text, lexicon, clauses)
-        features = self.features(folded.text[:MODEL_CHARS], lang, clauses, hits)
-        return Reading(text, lang, folded, clauses, hits, features)
+        cue_clauses: dict[str, set[int]] = {}
+        features = self.features(folded.text[:MODEL_CHARS], lang, clauses, hits, cue_clauses)
+        return Reading(text, lang, folded, clauses, hits, features, cue_clauses)
 
     def features(self, folded: str, lang: str, clauses: Clauses | None = None,
-                 hits: list[Hit] | None = None) -> list[str]:
-        """Feature names of one folded text (a message, or one clause of it when hits is None)."""
-        lexicon = self.lexicons[lang]
-        out: set[str] = {"lang:" + lang}
-        _char_ngrams(folded, lang, out)
+                 hits: list[Hit] | None = None, cue_clauses: dict[str, set[int]] | None = None) -> list[str]:
+        """Feature names of one folded text; a name may repeat, features are binary. When
+        ``cue_clauses`` is given it is filled with the clauses each scope cue was found in."""
+        out = char_ngrams(folded, lang)
+        out.append(LANG + lang)
         if lang == "ja":
-            _words(self.analyser.lemmas(folded), _JA_NEGATORS, out, lang)
+            out += _words(self.analyser.lemmas(folded), _JA_NEGATORS, lang)
         else:
-            _words(_EN_WORD.findall(folded), _EN_NEGATORS, out, lang)
-        cue_clauses: dict[str, set[int]] = {}
-        for name, pattern in lexicon.cues:
-            self._cue(name, pattern, folded, clauses, out, cue_clauses)
-        for name in _SCOPE_KEYS:
-            pattern = getattr(lexicon, name)
-            if pattern is not None:
-                self._cue(name, pattern, folded, clauses, out, cue_clauses)
+            out += _words(_EN_WORD.findall(folded), _EN_NEGATORS, lang)
+        if cue_clauses is None:
+            cue_clauses = {}
+        cues = self._cues[lang]
+        if cues is not None:
+            for m in cues.finditer(folded):
+                name = m.lastgroup
+                where = cue_clauses.get(name)
+                if where is None:
+                    where = cue_clauses[name] = set()
+                    out.append(Q + name)
+                if clauses is not None:
+                    where.add(clauses.index(m.start()))
         for hit in hits or ():
             if hit.start >= len(folded):
                 continue
-            kind_scope = f"h:{hit.kind}:{hit.scope}"
-            out.add("h:" + hit.kind)
-            out.add(kind_scope)
-            out.add(f"e:{hit.entry_id}:{hit.scope}")
+            kind_scope = f"{H}{hit.kind}:{hit.scope}"
+            out.append(H + hit.kind)
+            out.append(kind_scope)
+            out.append(f"{E}{hit.entry_id}:{hit.scope}")
             for cue, where in cue_clauses.items():
                 if hit.clause in where:
-                    out.add(f"{kind_scope}&{cue}")
-        return list(out)
-
-    @staticmethod
-    def _cue(name, pattern, folded, clauses, out, cue_clauses) -> None:
-        found = None
-        for m in pattern.finditer(folded):
-            found = True
-            if clauses is None:
-                break
-            cue_clauses.setdefault(name, set()).add(clauses.index(m.start()))
-        if found:
-            out.add("q:" + name)
+                    out.append(f"{kind_scope}&{cue}")
+        return out

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,21 +71,31 @@ class LinearModel:
     crisis_bands: dict[str, float]
     header: dict
 
-    def probabilities(self, features: list[str]) -> np.ndarray:
+    def rows(self, features: list[str]) -> np.ndarray:
+        """Distinct vocabulary rows of ``features`` (unknown names are ignored)."""
+        known = set(map(self.vocabulary.get, features))
+        known.discard(None)
+        return np.fromiter(known, dtype=np.intp, count=len(known))
+
+    def probabilities(self, features: list[str]) -> list[float]:
         """Calibrated probability per kind (in ``kinds`` order) for one message's features."""
-        if not features:
-            return 1.0 / (1.0 + np.exp(-self.bias))
-        vocab = self.vocabulary
-        rows = [i for i in map(vocab.get, features) if i is not None]
-        z = self.bias.copy()
-        if rows:
-            z += self.weights[rows].sum(axis=0, dtype=np.float64) / np.sqrt(len(features))
-        return 1.0 / (1.0 + np.exp(-z))
+        rows = self.rows(features)
+        if len(rows):
+            scale = 1.0 / math.sqrt(len(rows))
+            sums = self.weights.take(rows, axis=0).sum(axis=0, dtype=np.float64).tolist()
+            z = [b + s * scale for b, s in zip(self._bias, sums)]
+        else:
+            z = self._bias
+        return [1.0 / (1.0 + math.exp(-v)) if v > -700 else 0.0 for v in z]
+
+    @property
+    def _bias(self) -> list[float]:
+        return self.bias.tolist()
 
     def weight_of(self, features: list[str], kind_index: int) -> float:
         """Sum of one kind's weights over ``features`` (unnormalised): how much a clause says it."""
-        rows = [i for i in map(self.vocabulary.get, features) if i is not None]
-        return float(self.weights[rows, kind_index].sum(dtype=np.float64)) if rows else 0.0
+        rows = self.rows(features)
+        return float(self.weights[rows, kind_index].sum(dtype=np.float64)) if len(rows) else 0.0
 
 
 def save_model(folder: Path, header: dict, vocabulary: list[str], weights: np.ndarray, bias: np.ndarray) -> None:

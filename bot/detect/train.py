@@ -8,7 +8,8 @@
    (scikit-learn, liblinear, balanced classes) on four folds and score the fifth; the out-of-fold
    scores choose C, fit the Platt calibration and choose the threshold.
 4. Thresholds: the best F1 on the out-of-fold calibrated scores. Crisis has two: ``ambiguous``
-   (the signal threshold: the highest that keeps out-of-fold recall at RECALL_TARGET) and
+   (the signal threshold: the highest that keeps out-of-fold recall, with the crisis safety net
+   of detector.py, at RECALL_TARGET) and
    ``clear`` (the lowest at or above it whose out-of-fold precision reaches CLEAR_PRECISION).
 5. Train each kind on the whole corpus with its C, fold the calibration into the weights and
    write model.json + model.npy (model.py). Same corpus and lexicons → byte-identical files.
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.detect.detector import crisis_safety_net
 from bot.detect.features import FEATURE_VERSION, Featuriser
 from bot.detect.lexicon import load_lexicons
 from bot.detect.model import (DETECT_DIR, MODEL_FORMAT, corpus_files, corpus_hash, lexicon_hash,
@@ -95,14 +97,6 @@ def _best_f1_threshold(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(ps[i]), float(f1[i])
 
 
-def _recall_threshold(p: np.ndarray, y: np.ndarray, target: float) -> float:
-    positives = np.sort(p[y == 1])[::-1]
-    if len(positives) == 0:
-        return 0.5
-    k = max(1, int(np.ceil(target * len(positives))))
-    return float(positives[k - 1])
-
-
 def _precision_threshold(p: np.ndarray, y: np.ndarray, floor: float, precision: float) -> float | None:
     for t in np.unique(p[p >= floor]):
         chosen = p >= t
@@ -170,9 +164,13 @@ def train(content_dir: Path, *, log=print) -> dict:
         raise ContentInvalid(errors)
     rows = read_corpus(content_dir)
     featuriser = Featuriser(lexicons)
-    per_row = [featuriser.read(r.text, r.lang).features for r in rows]
+    readings = [featuriser.read(r.text, r.lang) for r in rows]
+    safety_net = np.array([crisis_safety_net(reading) for reading in readings])
+    per_row = [reading.features for reading in readings]
+    del readings
     log(f"{len(rows)} rows featurised in {time.perf_counter() - started:.1f}s")
 
+    per_row = [set(feats) for feats in per_row]
     counts: dict[str, int] = {}
     for feats in per_row:
         for f in feats:
@@ -183,7 +181,7 @@ def train(content_dir: Path, *, log=print) -> dict:
     for feats in per_row:
         cols = sorted(index[f] for f in feats if f in index)
         indices.extend(cols)
-        data.extend([1.0 / np.sqrt(len(feats))] * len(cols))
+        data.extend([1.0 / np.sqrt(len(cols))] * len(cols))
         indptr.append(len(indices))
     X = csr_matrix((np.array(data), np.array(indices, dtype=np.int64), np.array(indptr)),
                    shape=(len(rows), len(vocabulary)))
@@ -221,9 +219,17 @@ def train(content_dir: Path, *, log=print) -> dict:
         chosen_c[kind] = c
         oof_probs[:, j] = p
         if kind == "crisis":
-            ambiguous = min(t, _recall_threshold(p, y, RECALL_TARGET))
+            # The safety net's messages are caught whatever the model says: the recall target
+            # is for model and net together, so the model's threshold covers only the rest.
+            caught = safety_net & (y == 1)
+            missing = int(np.ceil(RECALL_TARGET * y.sum())) - int(caught.sum())
+            rest = np.sort(p[(y == 1) & ~safety_net])[::-1]
+            ambiguous = float(rest[missing - 1]) if 0 < missing <= len(rest) else t
+            ambiguous = min(t, ambiguous)
+            p = np.where(safety_net, np.maximum(p, 0.999), p)
             clear = _precision_threshold(p, y, ambiguous, CLEAR_PRECISION) or max(t, ambiguous)
             bands = {"ambiguous": round(ambiguous, 6), "clear": round(max(clear, ambiguous), 6)}
+            oof_probs[:, j] = p
             t = ambiguous
         thresholds[kind] = round(min(max(t, 0.01), 0.99), 6)
         final = model(c).fit(X, y)
