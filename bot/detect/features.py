@@ -1,6 +1,7 @@
 """What the learned model reads in a message: named features, one set per message.
 
-- character n-grams of the folded text (Japanese 1-4, English 3-5 with word edges);
+- character n-grams of the folded text (Japanese 1-4, English 3-5 with word edges; English words
+  under a negator are upper-cased first, so "not exhausted" has n-grams of its own);
 - words: SudachiPy dictionary forms (normalised spelling: ぜーんぶ/ぜんぶ → 全部, 遣る) and their
   bigrams for Japanese, lower-cased words and bigrams for English; a word under a negator is
   also read as ``n:word`` (死に+たい+と+は+思わ+ない → n:思う; not exhausted → n:exhausted);
@@ -23,7 +24,7 @@ from bot.detect.lexicon import Lexicon
 from bot.detect.matching import Clauses, Hit, find_hits
 from bot.detect.normalise import Normalised, analyser_form, normalise
 
-FEATURE_VERSION = 3
+FEATURE_VERSION = 4
 # The model reads at most this many characters; the crisis lexicon still reads everything.
 MODEL_CHARS = 2000
 # SudachiPy refuses inputs over 49,149 bytes; Japanese characters take 3 bytes in UTF-8.
@@ -31,6 +32,7 @@ _ANALYSER_CHUNK = 4000
 
 _EN_WORD = re.compile(r"[a-z0-9']+")
 _EN_NEGATORS = frozenset({"not", "never", "no", "nothing", "nobody", "without", "cannot"})
+_EN_NEGATOR_SPELLINGS = frozenset({"dont", "didnt", "cant", "wont", "isnt", "wasnt", "doesnt", "aint", "havent"})
 _JA_NEGATORS = frozenset({"ない", "ぬ", "無い", "ず"})
 _SCOPE_KEYS = ("past", "still", "recovery", "third_party")
 # Feature names: character n-grams are the bare n-gram; every other feature starts with a unit
@@ -100,6 +102,29 @@ def char_ngrams(text: str, lang: str) -> list[str]:
     return grams
 
 
+_EN_TOKEN = re.compile(r"[a-z0-9']+|[.!?;,]")
+_EN_SCOPE_ENDS = frozenset({".", "!", "?", ";", ",", "but", "though", "although", "however"})
+
+
+def negation_marked(folded: str) -> str:
+    """English text with the up-to-three words after a negator upper-cased, so the character
+    n-grams of "not exhausted" differ from those of "exhausted" (folded text is lower case)."""
+    chars = None
+    remaining = 0
+    for m in _EN_TOKEN.finditer(folded):
+        word = m.group()
+        if word in _EN_SCOPE_ENDS:
+            remaining = 0
+        elif word in _EN_NEGATORS or word.endswith("n't") or word in _EN_NEGATOR_SPELLINGS:
+            remaining = 3
+        elif remaining:
+            remaining -= 1
+            if chars is None:
+                chars = list(folded)
+            chars[m.start():m.end()] = word.upper()
+    return folded if chars is None else "".join(chars)
+
+
 def _words(words: list[str], negators: frozenset[str], lang: str) -> list[str]:
     out = [W + w for w in words]
     out += [B + a + "_" + b for a, b in zip(["<s>", *words], [*words, "</s>"])]
@@ -143,7 +168,7 @@ class Featuriser:
                  hits: list[Hit] | None = None, cue_clauses: dict[str, set[int]] | None = None) -> list[str]:
         """Feature names of one folded text; a name may repeat, features are binary. When
         ``cue_clauses`` is given it is filled with the clauses each scope cue was found in."""
-        out = char_ngrams(folded, lang)
+        out = char_ngrams(folded if lang == "ja" else negation_marked(folded), lang)
         out.append(LANG + lang)
         if lang == "ja":
             out += _words(self.analyser.lemmas(folded), _JA_NEGATORS, lang)
