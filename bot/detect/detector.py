@@ -23,6 +23,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from bot.detect.features import MODEL_CHARS, Featuriser, Reading, char_ngrams
 from bot.detect.lexicon import load_lexicons
 from bot.detect.matching import OK, quote_end
@@ -93,9 +95,10 @@ class Detector:
         if crisis_safety_net(reading):
             scores["crisis"] = max(scores["crisis"], self._clear)
         signals = []
+        clause_weights: dict = {}
         for index, kind in enumerate(self._kinds):
             if scores[kind] >= self._model.thresholds[kind]:
-                start, end = self._evidence(reading, kind, index)
+                start, end = self._evidence(reading, kind, index, clause_weights)
                 signals.append(Signal(kind=kind, evidence=text[start:end], start=start, end=end,
                                       score=scores[kind]))
         signals.sort(key=lambda s: (s.start, s.end))
@@ -103,7 +106,7 @@ class Detector:
         band = "clear" if c >= self._clear else "ambiguous" if c >= self._ambiguous else "none"
         return Assessment(lang, scores, signals, band)
 
-    def _evidence(self, reading: Reading, kind: str, index: int) -> tuple[int, int]:
+    def _evidence(self, reading: Reading, kind: str, index: int, clause_weights: dict) -> tuple[int, int]:
         best = None
         for hit in reading.hits:
             if hit.kind == kind and hit.scope == OK and (best is None or hit.score > best.score):
@@ -112,25 +115,50 @@ class Detector:
         if best is not None:
             start, end = folded.original_span(best.start, best.end)
             return start, quote_end(reading.text, end, reading.lang)
-        clauses = reading.clauses
-        limit = min(len(folded.text), MODEL_CHARS)
-        best_span, best_weight = None, None
-        for i in range(len(clauses.starts)):
-            start, end = clauses.span(i)
+        if "spans" not in clause_weights:
+            clause_weights["spans"] = self._clause_spans(reading)
+        spans = clause_weights["spans"]
+        if not spans:
+            return 0, len(reading.text)
+        if len(spans) > 1:
+            if "rows" not in clause_weights:
+                clause_weights["rows"], clause_weights["segments"] = self._clause_rows(reading, spans)
+            rows, segments = clause_weights["rows"], clause_weights["segments"]
+            weights = np.bincount(segments, weights=self._model.weights[rows, index], minlength=len(spans))
+            span = spans[int(np.argmax(weights))]
+        else:
+            span = spans[0]
+        return folded.original_span(*span)
+
+    @staticmethod
+    def _clause_spans(reading: Reading) -> list[tuple[int, int]]:
+        """Clauses of the analysed part of the folded text, without edge spaces and punctuation."""
+        text = reading.folded.text
+        limit = min(len(text), MODEL_CHARS)
+        spans = []
+        for i in range(len(reading.clauses.starts)):
+            start, end = reading.clauses.span(i)
             if start >= limit:
                 break
-            piece = folded.text[start:end]
+            piece = text[start:end]
             stripped = piece.strip(_TRIM)
-            if not stripped:
-                continue
-            start += len(piece) - len(piece.lstrip(_TRIM))
-            end = start + len(stripped)
-            weight = self._model.weight_of(char_ngrams(stripped, reading.lang), index)
-            if best_weight is None or weight > best_weight:
-                best_span, best_weight = (start, end), weight
-        if best_span is None:
-            return 0, len(reading.text)
-        return folded.original_span(*best_span)
+            if stripped:
+                start += len(piece) - len(piece.lstrip(_TRIM))
+                spans.append((start, start + len(stripped)))
+        return spans
+
+    def _clause_rows(self, reading: Reading, spans: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Vocabulary rows of each clause's character n-grams, and the clause each belongs to."""
+        get = self._model.vocabulary.get
+        rows: list[int] = []
+        segments: list[int] = []
+        for number, (start, end) in enumerate(spans):
+            for gram in char_ngrams(reading.folded.text[start:end], reading.lang):
+                row = get(gram)
+                if row is not None:
+                    rows.append(row)
+                    segments.append(number)
+        return np.array(rows, dtype=np.intp), np.array(segments, dtype=np.intp)
 
 
 _CACHE: dict[tuple, Detector] = {}

@@ -1,6 +1,6 @@
 """What the learned model reads in a message: named features, one set per message.
 
-- character n-grams of the folded text (Japanese 1-4, English 3-5 with word edges; English words
+- character n-grams of the folded text (Japanese 1-3, English 3-4 with word edges; English words
   under a negator are upper-cased first, so "not exhausted" has n-grams of its own);
 - words: SudachiPy dictionary forms (normalised spelling: ぜーんぶ/ぜんぶ → 全部, 遣る) and their
   bigrams for Japanese, lower-cased words and bigrams for English; a word under a negator is
@@ -24,7 +24,7 @@ from bot.detect.lexicon import Lexicon
 from bot.detect.matching import Clauses, Hit, find_hits
 from bot.detect.normalise import Normalised, analyser_form, normalise
 
-FEATURE_VERSION = 4
+FEATURE_VERSION = 5
 # The model reads at most this many characters; the crisis lexicon still reads everything.
 MODEL_CHARS = 2000
 # SudachiPy refuses inputs over 49,149 bytes; Japanese characters take 3 bytes in UTF-8.
@@ -92,10 +92,10 @@ class Reading:
 
 def char_ngrams(text: str, lang: str) -> list[str]:
     if lang == "ja":
-        sizes = (1, 2, 3, 4)
+        sizes = (1, 2, 3)
     else:
         text = " " + " ".join(text.split()) + " "
-        sizes = (3, 4, 5)
+        sizes = (3, 4)
     grams: list[str] = []
     for size in sizes:
         grams += [text[i:i + size] for i in range(len(text) - size + 1)]
