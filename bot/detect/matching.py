@@ -59,8 +59,8 @@ class Clauses:
 
 
 def scope_of(entry: Entry, lexicon: Lexicon, clauses: Clauses, start: int, end: int) -> str:
-    """Why the context rules would drop this match, or ``ok``. Crisis entries are judged the same
-    way here; the detector decides what a scope means for them."""
+    """Why the context rules would drop this match, or ``ok``. Crisis entries always get the
+    negation, past and recovery rules (whatever ``negatable`` says): the safety net needs them."""
     text = clauses.text
     if entry.not_after is not None and entry.not_after.match(text, end):
         return "excluded"
@@ -69,6 +69,8 @@ def scope_of(entry: Entry, lexicon: Lexicon, clauses: Clauses, start: int, end: 
     clause_start = clauses.start_of(start)
     if entry.self_only and lexicon.third_party is not None and lexicon.third_party.search(text, clause_start, start):
         return "other_person"
+    if not entry.negatable and entry.kind != "crisis":
+        return OK  # the pattern spells out its own negation ("can't say no")
     if lexicon.negation_before is not None and lexicon.negation_before.search(text, clause_start, start):
         return "negated"
     if lexicon.negation_after is not None and lexicon.negation_after.match(text, end):

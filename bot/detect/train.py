@@ -9,7 +9,7 @@
    scores choose C, fit the Platt calibration and choose the threshold.
 4. Thresholds: the best F1 on the out-of-fold calibrated scores. Crisis has two: ``ambiguous``
    (the signal threshold: the highest that keeps out-of-fold recall, with the crisis safety net
-   of detector.py, at RECALL_TARGET) and
+   of detector.py, at RECALL_TARGET, but never below AMBIGUOUS_MIN) and
    ``clear`` (the lowest at or above it whose out-of-fold precision reaches CLEAR_PRECISION).
 5. Train each kind on the whole corpus with its C, fold the calibration into the weights and
    write model.json + model.npy (model.py). Same corpus and lexicons → byte-identical files.
@@ -36,6 +36,9 @@ FOLDS = 5
 C_GRID = (8.0, 32.0, 128.0)
 MIN_ROWS_PER_FEATURE = 2
 RECALL_TARGET = 0.95
+# A crisis signal means at least this calibrated chance: below it, a recall target met on the
+# corpus would flag "OK" and "3" (answers to the bot's own questions) as crisis.
+AMBIGUOUS_MIN = 0.2
 # Weight of the neutral false-alarm rate against micro-F1 when thresholds are tuned together.
 FALSE_ALARM_WEIGHT = 0.5
 CLEAR_PRECISION = 0.9
@@ -225,7 +228,7 @@ def train(content_dir: Path, *, log=print) -> dict:
             missing = int(np.ceil(RECALL_TARGET * y.sum())) - int(caught.sum())
             rest = np.sort(p[(y == 1) & ~safety_net])[::-1]
             ambiguous = float(rest[missing - 1]) if 0 < missing <= len(rest) else t
-            ambiguous = min(t, ambiguous)
+            ambiguous = max(min(t, ambiguous), AMBIGUOUS_MIN)
             p = np.where(safety_net, np.maximum(p, 0.999), p)
             clear = _precision_threshold(p, y, ambiguous, CLEAR_PRECISION) or max(t, ambiguous)
             bands = {"ambiguous": round(ambiguous, 6), "clear": round(max(clear, ambiguous), 6)}
