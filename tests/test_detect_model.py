@@ -201,6 +201,16 @@ def test_crisis_near_misses_are_not_crisis(detector, text):
     assert "crisis" not in {s.kind for s in detector.detect(text)}
 
 
+@pytest.mark.parametrize("text", ["死にたいとは思わないけど、しんどい", "I don't want to die, I just want a holiday"])
+def test_negated_crisis_words_get_the_negated_band(detector, text):
+    band, score = detector.crisis_band(text)
+    assert band == "negated" and score < detector.model_header["crisis_bands"]["clear"]
+
+
+def test_no_crisis_words_no_crisis_band(detector):
+    assert detector.crisis_band("請求書を送付しました。") == ("none", detector.assess("請求書を送付しました。").probabilities["crisis"])
+
+
 @pytest.mark.parametrize("text,kind", [
     ("死ぬほど忙しい", "overwork"),
     ("昨日も深夜まで作業してた", "overwork"),

@@ -3,9 +3,10 @@ safety net and evidence quoted from the user's own words.
 
 For each kind the model gives a calibrated probability; a kind is signalled when it reaches the
 kind's threshold (chosen on development folds of the training corpus, see train.py). Crisis has
-two bands on top of that (``Detector.crisis_band``): ``clear`` and ``ambiguous``; below the
-ambiguous threshold a message is ``none`` for crisis, which is where negated, hypothetical and
-reported mentions land.
+bands (``Detector.crisis_band``): ``clear`` (score at or above the clear threshold: a signal),
+``ambiguous`` (at or above the ambiguous threshold, which is crisis's signal threshold: a
+signal), ``negated`` (crisis words are there but every one is negated, hypothetical, reported,
+a topic or someone else's, and the score is below clear: no signal) and ``none``.
 
 Safety net: a crisis lexicon phrase in scope ``ok`` (not negated, not someone else's, not
 excluded) in a clause with no reported speech, topic mention, question, hypothetical or other
@@ -46,14 +47,34 @@ class Assessment:
     lang: str
     probabilities: dict[str, float]
     signals: list[Signal]
-    crisis_band: str  # "clear", "ambiguous" or "none"
+    crisis_band: str  # "clear", "ambiguous", "negated" or "none"
+
+
+_SCOPES_THAT_NEGATE = frozenset({"negated", "other_person", "excluded"})
+
+
+def crisis_phrases(reading: Reading) -> str:
+    """What the crisis lexicon found: ``"ok"`` (a phrase in scope ``ok`` in a clause with none of
+    _CUES_THAT_DEFER: the safety net), ``"negated"`` (phrases, but every one negated, someone
+    else's, excluded, or in a hypothetical, reported, topic or question clause), else ``"none"``
+    (no phrase, or one told in the past: the model judges those)."""
+    found = "none"
+    for h in reading.hits:
+        if h.kind != "crisis":
+            continue
+        deferred = any(h.clause in reading.cue_clauses.get(cue, ()) for cue in _CUES_THAT_DEFER)
+        if h.scope == OK and not deferred:
+            return "ok"
+        if h.scope in _SCOPES_THAT_NEGATE or deferred:
+            found = "negated"
+        else:
+            return "none"
+    return found
 
 
 def crisis_safety_net(reading: Reading) -> bool:
     """A crisis lexicon phrase in scope ``ok`` whose clause has none of _CUES_THAT_DEFER."""
-    return any(h.kind == "crisis" and h.scope == OK
-               and not any(h.clause in reading.cue_clauses.get(cue, ()) for cue in _CUES_THAT_DEFER)
-               for h in reading.hits)
+    return crisis_phrases(reading) == "ok"
 
 
 class Detector:
@@ -81,7 +102,7 @@ class Detector:
         return self.assess(text, lang).signals
 
     def crisis_band(self, text: str, lang: str | None = None) -> tuple[str, float]:
-        """("clear" | "ambiguous" | "none", calibrated crisis score) for ``text``."""
+        """("clear" | "ambiguous" | "negated" | "none", calibrated crisis score) for ``text``."""
         a = self.assess(text, lang)
         return a.crisis_band, a.probabilities["crisis"]
 
@@ -92,18 +113,23 @@ class Detector:
             return Assessment(lang, {k: 0.0 for k in self._kinds}, [], "none")
         reading = self._featuriser.read(text, lang)
         scores = dict(zip(self._kinds, self._model.probabilities(reading.features)))
-        if crisis_safety_net(reading):
+        phrases = crisis_phrases(reading)
+        if phrases == "ok":
             scores["crisis"] = max(scores["crisis"], self._clear)
+        # Every crisis phrase negated, hypothetical or reported, and the model not sure: the
+        # "negated" band, with no signal (死にたいとは思わないけど、しんどい).
+        negated = phrases == "negated" and scores["crisis"] < self._clear
         signals = []
         clause_weights: dict = {}
         for index, kind in enumerate(self._kinds):
-            if scores[kind] >= self._model.thresholds[kind]:
+            if scores[kind] >= self._model.thresholds[kind] and not (negated and kind == "crisis"):
                 start, end = self._evidence(reading, kind, index, clause_weights)
                 signals.append(Signal(kind=kind, evidence=text[start:end], start=start, end=end,
                                       score=scores[kind]))
         signals.sort(key=lambda s: (s.start, s.end))
         c = scores["crisis"]
-        band = "clear" if c >= self._clear else "ambiguous" if c >= self._ambiguous else "none"
+        band = ("clear" if c >= self._clear else "negated" if negated
+                else "ambiguous" if c >= self._ambiguous else "none")
         return Assessment(lang, scores, signals, band)
 
     def _evidence(self, reading: Reading, kind: str, index: int, clause_weights: dict) -> tuple[int, int]:

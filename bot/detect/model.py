@@ -70,6 +70,7 @@ class LinearModel:
     thresholds: dict[str, float]
     crisis_bands: dict[str, float]
     header: dict
+    norm_floor: int = 1  # a message's vector is divided by sqrt(max(distinct features, norm_floor))
 
     def rows(self, features: list[str]) -> np.ndarray:
         """Distinct vocabulary rows of ``features`` (unknown names are ignored)."""
@@ -81,7 +82,7 @@ class LinearModel:
         """Calibrated probability per kind (in ``kinds`` order) for one message's features."""
         rows = self.rows(features)
         if len(rows):
-            scale = 1.0 / math.sqrt(len(rows))
+            scale = 1.0 / math.sqrt(max(len(rows), self.norm_floor))
             sums = self.weights.take(rows, axis=0).sum(axis=0, dtype=np.float64).tolist()
             z = [b + s * scale for b, s in zip(self._bias, sums)]
         else:
@@ -172,5 +173,6 @@ def load_model(content_dir: Path) -> tuple[LinearModel | None, list[ContentError
         kinds=tuple(kinds), vocabulary={name: i for i, name in enumerate(vocabulary)},
         weights=matrix[:-1], bias=matrix[-1].astype(np.float64),
         thresholds={k: float(v) for k, v in thresholds.items()},
-        crisis_bands={k: float(v) for k, v in bands.items()}, header=header)
+        crisis_bands={k: float(v) for k, v in bands.items()}, header=header,
+        norm_floor=int(header.get("norm_floor", 1)))
     return model, []

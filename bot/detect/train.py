@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.detect.detector import crisis_safety_net
+from bot.detect.detector import crisis_phrases
 from bot.detect.features import FEATURE_VERSION, Featuriser
 from bot.detect.lexicon import load_lexicons
 from bot.detect.model import (DETECT_DIR, MODEL_FORMAT, corpus_files, corpus_hash, lexicon_hash,
@@ -43,6 +43,9 @@ AMBIGUOUS_MIN = 0.2
 FALSE_ALARM_WEIGHT = 0.5
 CLEAR_PRECISION = 0.9
 SEED = 0
+# Vectors are divided by sqrt(max(distinct features, NORM_FLOOR)) rather than L2-normalised
+# outright: a three-word message would otherwise give each of its few n-grams a large weight.
+NORM_FLOOR = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +171,9 @@ def train(content_dir: Path, *, log=print) -> dict:
     rows = read_corpus(content_dir)
     featuriser = Featuriser(lexicons)
     readings = [featuriser.read(r.text, r.lang) for r in rows]
-    safety_net = np.array([crisis_safety_net(reading) for reading in readings])
+    phrases = [crisis_phrases(reading) for reading in readings]
+    safety_net = np.array([found == "ok" for found in phrases])
+    negated_only = np.array([found == "negated" for found in phrases])
     per_row = [reading.features for reading in readings]
     del readings
     log(f"{len(rows)} rows featurised in {time.perf_counter() - started:.1f}s")
@@ -184,7 +189,7 @@ def train(content_dir: Path, *, log=print) -> dict:
     for feats in per_row:
         cols = sorted(index[f] for f in feats if f in index)
         indices.extend(cols)
-        data.extend([1.0 / np.sqrt(len(cols))] * len(cols))
+        data.extend([1.0 / np.sqrt(max(len(cols), NORM_FLOOR))] * len(cols))
         indptr.append(len(indices))
     X = csr_matrix((np.array(data), np.array(indices, dtype=np.int64), np.array(indptr)),
                    shape=(len(rows), len(vocabulary)))
@@ -231,9 +236,15 @@ def train(content_dir: Path, *, log=print) -> dict:
             ambiguous = max(min(t, ambiguous), AMBIGUOUS_MIN)
             p = np.where(safety_net, np.maximum(p, 0.999), p)
             clear = _precision_threshold(p, y, ambiguous, CLEAR_PRECISION) or max(t, ambiguous)
-            bands = {"ambiguous": round(ambiguous, 6), "clear": round(max(clear, ambiguous), 6)}
+            clear = max(clear, ambiguous)
+            bands = {"ambiguous": round(ambiguous, 6), "clear": round(clear, 6)}
+            p = np.where(negated_only & (p < clear), 0.0, p)  # the "negated" band signals nothing
             oof_probs[:, j] = p
             t = ambiguous
+            for cut in (0.1, 0.2, 0.3, 0.4, 0.5):
+                chosen = p >= cut
+                log(f"    crisis at {cut:.1f}: dev-fold recall {chosen[y == 1].mean():.3f}, precision "
+                    f"{y[chosen].mean() if chosen.any() else 1:.3f}, neutral messages flagged {chosen[neutral].mean():.3f}")
         thresholds[kind] = round(min(max(t, 0.01), 0.99), 6)
         final = model(c).fit(X, y)
         weights[:, j] = a * final.coef_[0]
@@ -257,6 +268,7 @@ def train(content_dir: Path, *, log=print) -> dict:
         "crisis_bands": bands,
         "c": chosen_c,
         "folds": FOLDS,
+        "norm_floor": NORM_FLOOR,
         "dev_fold_figures": figures,
         "trainer": "scikit-learn LogisticRegression(liblinear, balanced) + Platt, per kind",
     }
