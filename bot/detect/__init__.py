@@ -19,6 +19,10 @@ How a message is read (each step in its own module):
 - train.py      ``bansou detect train``: the model rebuilt from content/detect/corpus/;
 - evaluate.py   ``bansou detect --eval``: figures on a labelled file.
 
+For crisis care: every signal's ``score`` is a calibrated probability; ``detector.crisis_band(text)``
+gives "clear", "ambiguous", "negated" or "none" with the crisis score, and
+``detector.model_header["crisis_bands"]`` holds the two cut-offs (see detector.py).
+
 Figures (quality, speed, memory) are in benchmarks/RESULTS.md, not here.
 """
 from bot.detect.detector import Assessment, Detector, load_detector, validate_detector
