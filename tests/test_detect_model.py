@@ -24,10 +24,10 @@ TEST_SPLIT = DATA / "detect_test.jsonl"
 # model was frozen (benchmarks/RESULTS.md, "Detector model card"), less 0.002 for float noise.
 # A change that scores lower fails here.
 FLOOR = {
-    "micro_f1": None,
-    "crisis_recall": None,
-    "explicit_crisis_recall": None,
-    "neutral_false_alarm_rate_at_most": None,
+    "micro_f1": 0.758,  # measured 0.760 (452 tp, 98 fp, 187 fn)
+    "crisis_recall": 0.915,  # measured 122/133 = 0.917
+    "explicit_crisis_recall": 0.975,  # measured 43/44 = 0.977
+    "neutral_false_alarm_rate_at_most": 0.133,  # measured 29/222 = 0.131
 }
 
 
@@ -249,8 +249,6 @@ def test_odd_input_never_raises(detector, text):
 
 # ---- the blind test split --------------------------------------------------------------------
 
-@pytest.mark.skipif(not TEST_SPLIT.exists() or FLOOR["micro_f1"] is None,
-                    reason="the blind test split is added once, after the model is frozen")
 def test_test_split_figures_stay_at_or_above_the_recorded_floor(detector):
     report = evaluate(detector, load_labelled(TEST_SPLIT))
     figures = "\n".join(report.lines())
