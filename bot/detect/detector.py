@@ -1,144 +1,230 @@
-"""The detector: lexicon patterns over normalised text, with context rules for negation,
-recovery ("now I can say no"), the past, and other people as the subject.
+"""The detector: a learned linear model over a message's features, with the crisis lexicon as a
+safety net and evidence quoted from the user's own words.
 
-Everything is compiled at load time; ``Detector.detect`` does no I/O and shares no mutable
-state, so one instance serves every thread.
+For each kind the model gives a calibrated probability; a kind is signalled when it reaches the
+kind's threshold (chosen on development folds of the training corpus, see train.py). Crisis has
+bands (``Detector.crisis_band``): ``clear`` (score at or above the clear threshold: a signal),
+``ambiguous`` (at or above the ambiguous threshold, which is crisis's signal threshold: a
+signal), ``negated`` (crisis words are there but every one is negated, hypothetical, reported,
+a topic or someone else's, and the score is below clear: no signal) and ``none``.
+
+Safety net: a crisis lexicon phrase in scope ``ok`` (not negated, not someone else's, not
+excluded) in a clause with no reported speech, topic mention, question, hypothetical or other
+person always signals crisis at least at the ``clear`` band. Everything else (past, negated,
+reported, hypothetical) is the model's to judge: it learned those from labelled near-misses.
+
+Evidence: the highest-scoring lexicon phrase of the kind whose scope is ``ok``; otherwise the
+clause whose character n-grams carry the most weight for the kind.
+
+``Detector.detect`` does no I/O and shares no mutable state; one instance serves every thread.
 """
 from __future__ import annotations
 
-from bisect import bisect_right
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
-from bot.detect.lexicon import Entry, Lexicon, load_lexicons
-from bot.detect.normalise import guess_language, normalise
+import numpy as np
+
+from bot.detect.features import MODEL_CHARS, Featuriser, Reading, char_ngrams
+from bot.detect.lexicon import load_lexicons
+from bot.detect.matching import OK, quote_end
+from bot.detect.model import LinearModel, load_model
+from bot.detect.normalise import guess_language
 from bot.errors import ContentInvalid
 from bot.types import Signal
 
-_WINDOW = 40  # characters looked at before a match for per-entry not_before rules
+# A crisis phrase in a clause with one of these cues may be about something else (a training on
+# suicide prevention, what a client said, "what if..."): the model alone decides those.
+_CUES_THAT_DEFER = frozenset({"reported", "topic", "question", "hypothetical", "third_party"})
+_TRIM = " \t\r\n　、。，．,.!?！？・…:;「」『』()（）\"'"
 
 
-class _Context:
-    """Clause and sentence boundaries of one folded text, computed only when something matched."""
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """Everything the detector worked out about one message."""
 
-    __slots__ = ("text", "clause_starts", "sentence_ends")
-
-    def __init__(self, text: str, lexicon: Lexicon):
-        self.text = text
-        self.clause_starts = [0] + [m.end() for m in lexicon.clause_breaks.finditer(text)]
-        self.sentence_ends = [m.end() for m in lexicon.sentence_breaks.finditer(text)] + [len(text)]
-
-    def clause_start(self, pos: int) -> int:
-        return self.clause_starts[bisect_right(self.clause_starts, pos) - 1]
-
-    def sentence_index(self, pos: int) -> int:
-        return bisect_right(self.sentence_ends, pos)
-
-    def end_of_next_sentence(self, pos: int) -> int:
-        i = self.sentence_index(pos) + 1
-        return self.sentence_ends[min(i, len(self.sentence_ends) - 1)]
+    lang: str
+    probabilities: dict[str, float]
+    signals: list[Signal]
+    crisis_band: str  # "clear", "ambiguous", "negated" or "none"
 
 
-def _accepted(entry: Entry, lexicon: Lexicon, ctx: _Context, start: int, end: int) -> bool:
-    text = ctx.text
-    if entry.not_after is not None and entry.not_after.match(text, end):
-        return False
-    if entry.not_before is not None and entry.not_before.search(text, max(0, start - _WINDOW), start):
-        return False
-    clause_start = ctx.clause_start(start)
-    if entry.self_only and lexicon.third_party is not None and lexicon.third_party.search(text, clause_start, start):
-        return False
-    if not entry.negatable:
-        return True
-    if lexicon.negation_before is not None and lexicon.negation_before.search(text, clause_start, start):
-        return False
-    if lexicon.negation_after is not None and lexicon.negation_after.match(text, end):
-        return False
-    if lexicon.past is not None and lexicon.past.search(text, clause_start, start):
-        sentence_end = ctx.sentence_ends[min(ctx.sentence_index(start), len(ctx.sentence_ends) - 1)]
-        if lexicon.still is None or not lexicon.still.search(text, clause_start, sentence_end):
-            return False
-    if lexicon.recovery is not None and lexicon.recovery.search(text, end, ctx.end_of_next_sentence(end)):
-        return False
-    return True
+_SCOPES_THAT_NEGATE = frozenset({"negated", "other_person", "excluded"})
 
 
-# Inflection endings a Japanese quote reads better with: 「断れなくて」 rather than 「断れなく」.
-# Longest first; only these, so a quote never runs on into the next clause.
-_JA_QUOTE_ENDINGS = tuple(sorted((
-    "てしまいます", "てしまった", "てしまう", "しています", "している", "してます", "してる", "しました",
-    "ています", "ている", "てます", "てる", "ました", "ません", "なくて", "ないです", "ない", "ます", "です",
-    "くて", "ずに", "した", "する", "て", "ず", "た", "い",
-), key=len, reverse=True))
+def crisis_phrases(reading: Reading) -> str:
+    """What the crisis lexicon found: ``"ok"`` (a phrase in scope ``ok`` in a clause with none of
+    _CUES_THAT_DEFER: the safety net), ``"negated"`` (phrases, but every one negated, someone
+    else's, excluded, or in a hypothetical, reported, topic or question clause), else ``"none"``
+    (no phrase, or one told in the past: the model judges those)."""
+    found = "none"
+    for h in reading.hits:
+        if h.kind != "crisis":
+            continue
+        deferred = any(h.clause in reading.cue_clauses.get(cue, ()) for cue in _CUES_THAT_DEFER)
+        if h.scope == OK and not deferred:
+            return "ok"
+        if h.scope in _SCOPES_THAT_NEGATE or deferred:
+            found = "negated"
+        else:
+            return "none"
+    return found
 
 
-def quote_end(text: str, end: int, lang: str) -> int:
-    """Where a quoted span should end: past a Japanese inflection ending that directly follows it."""
-    if lang != "ja":
-        return end
-    for ending in _JA_QUOTE_ENDINGS:
-        if text.startswith(ending, end):
-            return end + len(ending)
-    return end
+def crisis_safety_net(reading: Reading) -> bool:
+    """A crisis lexicon phrase in scope ``ok`` whose clause has none of _CUES_THAT_DEFER."""
+    return crisis_phrases(reading) == "ok"
 
 
 class Detector:
     """Finds signals in a message; build it with ``load_detector``."""
 
-    def __init__(self, lexicons: dict[str, Lexicon]):
-        self._lexicons = dict(lexicons)
+    def __init__(self, featuriser: Featuriser, model: LinearModel):
+        self._featuriser = featuriser
+        self._model = model
+        self._kinds = model.kinds
+        self._crisis = model.kinds.index("crisis")
+        self._clear = model.crisis_bands["clear"]
+        self._ambiguous = model.crisis_bands["ambiguous"]
 
     @property
     def languages(self) -> tuple[str, ...]:
-        return tuple(self._lexicons)
+        return tuple(self._featuriser.lexicons)
+
+    @property
+    def model_header(self) -> dict:
+        """The model's metadata: thresholds, crisis bands, corpus hash, training figures."""
+        return dict(self._model.header)
 
     def detect(self, text: str, lang: str | None = None) -> list[Signal]:
-        """Signals in ``text``: at most one per kind (the strongest), ordered by where they start."""
-        if not text:
-            return []
-        lang = lang if lang in self._lexicons else guess_language(text)
-        lexicon = self._lexicons[lang]
-        folded = normalise(text)
-        ctx: _Context | None = None
-        found: list[Signal] = []
-        for matcher in lexicon.kinds:
-            best: tuple[float, int, int] | None = None
-            pos = 0
-            # search from each match's start + 1 rather than finditer: matches of one kind may overlap
-            # (頼まれると / 断れなくて), and the stronger one must not be hidden by the first.
-            while (m := matcher.combined.search(folded.text, pos)) is not None:
-                pos = m.start() + 1
-                if ctx is None:
-                    ctx = _Context(folded.text, lexicon)
-                entry = matcher.entries[m.lastgroup]  # type: ignore[index]
-                start, end = m.span()
-                if not _accepted(entry, lexicon, ctx, start, end):
-                    # The alternation took the first entry that matched here; another one may still hold.
-                    retry = None
-                    for other in matcher.ordered:
-                        if other is entry:
-                            continue
-                        om = other.pattern.match(folded.text, start)
-                        if om and om.end() > start and _accepted(other, lexicon, ctx, start, om.end()):
-                            retry = (other, om.end())
-                            break
-                    if retry is None:
-                        continue
-                    entry, end = retry
-                if best is None or entry.score > best[0]:
-                    best = (entry.score, start, end)
-            if best is not None:
-                score, start, end = best
-                o_start, o_end = folded.original_span(start, end)
-                o_end = quote_end(text, o_end, lang)
-                found.append(Signal(kind=matcher.kind, evidence=text[o_start:o_end],
-                                    start=o_start, end=o_end, score=score))
-        found.sort(key=lambda s: (s.start, s.end))
-        return found
+        """Signals in ``text``: at most one per kind, ordered by where their evidence starts."""
+        return self.assess(text, lang).signals
+
+    def crisis_band(self, text: str, lang: str | None = None) -> tuple[str, float]:
+        """("clear" | "ambiguous" | "negated" | "none", calibrated crisis score) for ``text``."""
+        a = self.assess(text, lang)
+        return a.crisis_band, a.probabilities["crisis"]
+
+    def assess(self, text: str, lang: str | None = None) -> Assessment:
+        """Probabilities for every kind, the signals that pass their thresholds, the crisis band."""
+        lang = lang if lang in self._featuriser.lexicons else guess_language(text or "")
+        if not text or not text.strip():
+            return Assessment(lang, {k: 0.0 for k in self._kinds}, [], "none")
+        reading = self._featuriser.read(text, lang)
+        scores = dict(zip(self._kinds, self._model.probabilities(reading.features)))
+        phrases = crisis_phrases(reading)
+        if phrases == "ok":
+            scores["crisis"] = max(scores["crisis"], self._clear)
+        # Every crisis phrase negated, hypothetical or reported, and the model not sure: the
+        # "negated" band, with no signal (死にたいとは思わないけど、しんどい).
+        negated = phrases == "negated" and scores["crisis"] < self._clear
+        signals = []
+        clause_weights: dict = {}
+        for index, kind in enumerate(self._kinds):
+            if scores[kind] >= self._model.thresholds[kind] and not (negated and kind == "crisis"):
+                start, end = self._evidence(reading, kind, index, clause_weights)
+                signals.append(Signal(kind=kind, evidence=text[start:end], start=start, end=end,
+                                      score=scores[kind]))
+        signals.sort(key=lambda s: (s.start, s.end))
+        c = scores["crisis"]
+        band = ("clear" if c >= self._clear else "negated" if negated
+                else "ambiguous" if c >= self._ambiguous else "none")
+        return Assessment(lang, scores, signals, band)
+
+    def _evidence(self, reading: Reading, kind: str, index: int, clause_weights: dict) -> tuple[int, int]:
+        best = None
+        for hit in reading.hits:
+            if hit.kind == kind and hit.scope == OK and (best is None or hit.score > best.score):
+                best = hit
+        folded = reading.folded
+        if best is not None:
+            start, end = folded.original_span(best.start, best.end)
+            return start, quote_end(reading.text, end, reading.lang)
+        if "spans" not in clause_weights:
+            clause_weights["spans"] = self._clause_spans(reading)
+        spans = clause_weights["spans"]
+        if not spans:
+            return 0, len(reading.text)
+        if len(spans) > 1:
+            if "rows" not in clause_weights:
+                clause_weights["rows"], clause_weights["segments"] = self._clause_rows(reading, spans)
+            rows, segments = clause_weights["rows"], clause_weights["segments"]
+            weights = np.bincount(segments, weights=self._model.weights[rows, index], minlength=len(spans))
+            span = spans[int(np.argmax(weights))]
+        else:
+            span = spans[0]
+        return folded.original_span(*span)
+
+    @staticmethod
+    def _clause_spans(reading: Reading) -> list[tuple[int, int]]:
+        """Clauses of the analysed part of the folded text, without edge spaces and punctuation."""
+        text = reading.folded.text
+        limit = min(len(text), MODEL_CHARS)
+        spans = []
+        for i in range(len(reading.clauses.starts)):
+            start, end = reading.clauses.span(i)
+            if start >= limit:
+                break
+            piece = text[start:end]
+            stripped = piece.strip(_TRIM)
+            if stripped:
+                start += len(piece) - len(piece.lstrip(_TRIM))
+                spans.append((start, start + len(stripped)))
+        return spans
+
+    def _clause_rows(self, reading: Reading, spans: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Vocabulary rows of each clause's character n-grams, and the clause each belongs to."""
+        get = self._model.vocabulary.get
+        rows: list[int] = []
+        segments: list[int] = []
+        for number, (start, end) in enumerate(spans):
+            for gram in char_ngrams(reading.folded.text[start:end], reading.lang):
+                row = get(gram)
+                if row is not None:
+                    rows.append(row)
+                    segments.append(number)
+        return np.array(rows, dtype=np.intp), np.array(segments, dtype=np.intp)
+
+
+_CACHE: dict[tuple, Detector] = {}
+
+
+def _fingerprint(content_dir: Path) -> tuple:
+    """Identity of the content a detector was built from: paths, sizes and modification times."""
+    parts = []
+    for sub in ("lexicons", "detect", "detect/corpus"):
+        folder = content_dir / sub
+        if folder.is_dir():
+            for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+                if entry.is_file():
+                    st = entry.stat()
+                    parts.append((sub, entry.name, st.st_size, st.st_mtime_ns))
+    return (str(content_dir.resolve()), tuple(parts))
 
 
 def load_detector(content_dir: Path) -> Detector:
-    """Compile the lexicons under ``content_dir``; raise ContentInvalid listing every problem."""
+    """Compile the lexicons and load the model under ``content_dir``; raise ContentInvalid listing
+    every problem. Detectors are shared: loading unchanged content again returns the same one."""
+    content_dir = Path(content_dir)
+    key = _fingerprint(content_dir)
+    cached = _CACHE.get(key)
+    if cached is not None:
+        return cached
     lexicons, errors = load_lexicons(content_dir)
     if errors:
         raise ContentInvalid(errors)
-    return Detector(lexicons)
+    model, errors = load_model(content_dir)
+    if errors:
+        raise ContentInvalid(errors)
+    detector = Detector(Featuriser(lexicons), model)
+    _CACHE[key] = detector
+    return detector
+
+
+def validate_detector(content_dir: Path) -> list:
+    """Every problem with the lexicons and the model under ``content_dir`` (empty when all is well)."""
+    lexicons, errors = load_lexicons(content_dir)
+    if errors:
+        return errors
+    return load_model(content_dir)[1]

@@ -1,4 +1,5 @@
-"""Scoring the detectors against a labelled file: precision, recall and F1 per kind."""
+"""Scoring the detectors against a labelled file: precision, recall and F1 per kind, micro-F1,
+crisis recall (also on rows marked ``"explicit": true``) and the neutral false-alarm rate."""
 from __future__ import annotations
 
 import json
@@ -19,6 +20,7 @@ class Example:
     lang: str
     kinds: frozenset[str]
     line: int
+    explicit: bool = False  # a crisis row that plainly says it (DEFINITIONS: wants to die, a plan, a method)
 
 
 def load_labelled(path: Path) -> list[Example]:
@@ -48,7 +50,12 @@ def load_labelled(path: Path) -> list[Example]:
         unknown = [k for k in kinds if k not in SIGNAL_KINDS]
         if unknown:
             raise LabelledFileError(f"{where}: unknown signal kind {unknown[0]!r}")
-        examples.append(Example(text=text, lang=lang, kinds=frozenset(kinds), line=number))
+        explicit = row.get("explicit") or False
+        if explicit in (0, 1):
+            explicit = bool(explicit)
+        if not isinstance(explicit, bool):
+            raise LabelledFileError(f"{where}: 'explicit' must be true or false")
+        examples.append(Example(text=text, lang=lang, kinds=frozenset(kinds), line=number, explicit=explicit))
     if not examples:
         raise LabelledFileError(f"{path}: no examples")
     return examples
@@ -80,6 +87,8 @@ class Report:
     micro: KindScore
     no_signal_messages: int
     false_alarms: int
+    explicit_crisis: int = 0
+    explicit_crisis_caught: int = 0
     mistakes: list[tuple[Example, frozenset[str]]] = field(default_factory=list)
 
     @property
@@ -93,15 +102,27 @@ class Report:
             out.append(f"{kind:<16} {s.precision:6.3f} {s.recall:6.3f} {s.f1:6.3f} {s.tp:4d}{s.fp:4d}{s.fn:4d}")
         m = self.micro
         out.append(f"{'micro':<16} {m.precision:6.3f} {m.recall:6.3f} {m.f1:6.3f} {m.tp:4d}{m.fp:4d}{m.fn:4d}")
+        c = self.per_kind["crisis"]
+        out.append(f"micro-F1: {m.f1:.3f}")
+        out.append(f"crisis recall: {c.tp}/{c.tp + c.fn} = {c.recall:.3f}")
+        if self.explicit_crisis:
+            out.append(f"crisis recall on explicit statements: {self.explicit_crisis_caught}/{self.explicit_crisis}"
+                       f" = {self.explicit_crisis_recall:.3f}")
+        else:
+            out.append("crisis recall on explicit statements: no row marked explicit")
         out.append(f"false alarms on no-signal messages: {self.false_alarms}/{self.no_signal_messages}"
                    f" = {self.false_alarm_rate:.3f}")
         return out
+
+    @property
+    def explicit_crisis_recall(self) -> float:
+        return self.explicit_crisis_caught / self.explicit_crisis if self.explicit_crisis else 1.0
 
 
 def evaluate(detector: Detector, examples: list[Example]) -> Report:
     """Compare detected kinds with labelled kinds, message by message."""
     counts = {k: [0, 0, 0] for k in SIGNAL_KINDS}
-    no_signal = false_alarms = 0
+    no_signal = false_alarms = explicit = explicit_caught = 0
     mistakes = []
     for ex in examples:
         found = frozenset(s.kind for s in detector.detect(ex.text, ex.lang))
@@ -112,6 +133,9 @@ def evaluate(detector: Detector, examples: list[Example]) -> Report:
                 counts[kind][1] += 1
             elif kind in ex.kinds:
                 counts[kind][2] += 1
+        if ex.explicit and "crisis" in ex.kinds:
+            explicit += 1
+            explicit_caught += "crisis" in found
         if not ex.kinds:
             no_signal += 1
             false_alarms += bool(found)
@@ -120,4 +144,5 @@ def evaluate(detector: Detector, examples: list[Example]) -> Report:
     per_kind = {k: KindScore(*v) for k, v in counts.items()}
     micro = KindScore(*(sum(v[i] for v in counts.values()) for i in range(3)))
     return Report(per_kind=per_kind, micro=micro, no_signal_messages=no_signal,
-                  false_alarms=false_alarms, mistakes=mistakes)
+                  false_alarms=false_alarms, explicit_crisis=explicit, explicit_crisis_caught=explicit_caught,
+                  mistakes=mistakes)

@@ -20,6 +20,8 @@ from bot.types import LANGUAGES, SIGNAL_KINDS
 
 LEXICON_DIR = "lexicons"
 CONTEXT_KEYS = ("negation_before", "negation_after", "past", "still", "recovery", "third_party")
+# Scope cues: optional, used only as features by the learned model (bot/detect/features.py).
+CUE_KEYS = ("negation", "hypothetical", "question", "reported", "topic")
 BREAK_KEYS = ("clause_breaks", "sentence_breaks")
 ENTRY_KEYS = {"id", "pattern", "score", "negatable", "self_only", "not_before", "not_after", "note"}
 _FRAGMENT_REF = re.compile(r"\{([A-Z][A-Z0-9_]*)\}")
@@ -64,6 +66,7 @@ class Lexicon:
     third_party: re.Pattern[str] | None
     clause_breaks: re.Pattern[str]
     sentence_breaks: re.Pattern[str]
+    cues: tuple[tuple[str, re.Pattern[str]], ...] = ()
 
 
 class _Collector:
@@ -203,8 +206,9 @@ def parse_lexicon(data: Any, file: str) -> tuple[Lexicon | None, list[ContentErr
     if not isinstance(context, dict):
         errs.add("context", "must be a mapping")
         context = {}
-    for unknown in sorted(set(context) - set(CONTEXT_KEYS) - set(BREAK_KEYS)):
-        errs.add(f"context.{unknown}", f"unknown key; expected one of {', '.join(CONTEXT_KEYS + BREAK_KEYS)}")
+    known = CONTEXT_KEYS + BREAK_KEYS + CUE_KEYS
+    for unknown in sorted(set(context) - set(known)):
+        errs.add(f"context.{unknown}", f"unknown key; expected one of {', '.join(known)}")
     compiled_context = {
         "negation_before": _compile_list(context.get("negation_before"), fragments,
                                          "context.negation_before", errs, suffix="$"),
@@ -214,6 +218,11 @@ def parse_lexicon(data: Any, file: str) -> tuple[Lexicon | None, list[ContentErr
         "recovery": _compile_list(context.get("recovery"), fragments, "context.recovery", errs),
         "third_party": _compile_list(context.get("third_party"), fragments, "context.third_party", errs),
     }
+    cues = []
+    for name in CUE_KEYS:
+        compiled = _compile_list(context.get(name), fragments, f"context.{name}", errs)
+        if compiled is not None:
+            cues.append((name, compiled))
     breaks = {}
     for name in BREAK_KEYS:
         if name not in context:
@@ -246,7 +255,7 @@ def parse_lexicon(data: Any, file: str) -> tuple[Lexicon | None, list[ContentErr
         return None, errs.errors
     lexicon = Lexicon(language=language, kinds=tuple(kinds),
                       clause_breaks=breaks["clause_breaks"], sentence_breaks=breaks["sentence_breaks"],
-                      **compiled_context)
+                      cues=tuple(cues), **compiled_context)
     return lexicon, []
 
 

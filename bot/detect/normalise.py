@@ -1,13 +1,21 @@
-"""Text normalisation for the detectors, keeping a map back to the user's original characters.
+"""Text normalisation, done once for the whole bot, with a map back to the user's own characters.
 
-The detectors match over a folded form of the text: NFKC (full-width digits and letters,
-half-width katakana), lower case, curly apostrophes made straight, and katakana folded to
-hiragana so that one pattern covers コトワレナイ and ことわれない. Every normalised character
-remembers the span of original characters it came from, so evidence is always a slice of what
-the user actually wrote.
+``fold`` is the one folded form every matcher uses (the detectors, and the conversation engine's
+understanding of free text):
+
+- NFKC: full-width letters and digits, half-width katakana (ｺﾄﾜﾚﾅｲ → コトワレナイ);
+- lower case; curly apostrophes and quotes made straight;
+- a long-vowel mark or wave dash after kana dropped (ぜーんぶ → ぜんぶ, すご〜い → すごい);
+- a run of three or more of one character shortened (つらいいいい → つらい, www → ww, soooo → soo);
+  digits are never shortened (2000 stays 2000);
+- katakana folded to hiragana (コトワレナイ → ことわれない).
+
+``normalise`` returns the same folded text plus, for each folded character, the span of original
+characters it came from, so evidence is always a slice of what the user actually wrote.
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -16,14 +24,23 @@ _KATAKANA_TO_HIRAGANA = {code: code - 0x60 for code in range(0x30A1, 0x30F7)}
 _APOSTROPHES = {ord(c): "'" for c in "\u2018\u2019\u02bc\u2032\uff07`"}
 _QUOTES = {ord(c): '"' for c in "\u201c\u201d"}
 FOLD_TABLE = {**_KATAKANA_TO_HIRAGANA, **_APOSTROPHES, **_QUOTES}
+_PUNCTUATION_TABLE = {**_APOSTROPHES, **_QUOTES}
 
+_ELONGATION = frozenset("ー~〜")
 # Characters that attach to the one before them and may compose with it under NFKC.
 _HALFWIDTH_SOUND_MARKS = ("\uff9e", "\uff9f")
+# Anything that may change length or needs the slow path: elongation marks, runs of three.
+_NEEDS_CARE = re.compile(r"[ー~〜\uff70\uff5e]|([^0-9])\1\1")
+_RUNS_FOR_ANALYSER = re.compile(r"([^0-9])\1{2,}")
 
 
-def fold_pattern(pattern: str) -> str:
-    """Fold a lexicon pattern the way text is folded (katakana to hiragana), so authors can write either."""
-    return pattern.translate(_KATAKANA_TO_HIRAGANA)
+def _is_kana(ch: str) -> bool:
+    code = ord(ch)
+    return 0x3041 <= code <= 0x3096 or 0x30A1 <= code <= 0x30FA
+
+
+def _is_latin_letter(ch: str) -> bool:
+    return "a" <= ch <= "z"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,34 +59,71 @@ class Normalised:
         """Map a span of the folded text to the span of the original text it came from."""
         if self.starts is None or self.ends is None:
             return start, end
+        if end <= start:
+            return self.starts[start], self.starts[start]
         return self.starts[start], self.ends[end - 1]
 
 
-def _fold(text: str) -> str:
-    return text.lower().translate(FOLD_TABLE)
-
-
-def normalise(text: str) -> Normalised:
-    """Fold ``text`` for matching and keep the offset map back to it."""
-    if unicodedata.is_normalized("NFKC", text):
-        folded = _fold(text)
-        if len(folded) == len(text):
-            return Normalised(folded)
-    pieces: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
+def _clusters(text: str):
+    """(start, end, NFKC + lower-cased piece) for each base character with its combining marks."""
     i, n = 0, len(text)
     while i < n:
         j = i + 1
         while j < n and (unicodedata.combining(text[j]) or text[j] in _HALFWIDTH_SOUND_MARKS
                          or "\u3099" <= text[j] <= "\u309a"):
             j += 1
-        piece = _fold(unicodedata.normalize("NFKC", text[i:j]))
-        pieces.append(piece)
-        starts.extend([i] * len(piece))
-        ends.extend([j] * len(piece))
+        yield i, j, unicodedata.normalize("NFKC", text[i:j]).lower().translate(_PUNCTUATION_TABLE)
         i = j
-    return Normalised("".join(pieces), tuple(starts), tuple(ends))
+
+
+def normalise(text: str) -> Normalised:
+    """Fold ``text`` (see the module docstring) and keep the offset map back to it."""
+    if unicodedata.is_normalized("NFKC", text) and _NEEDS_CARE.search(text) is None:
+        folded = text.lower().translate(FOLD_TABLE)
+        if len(folded) == len(text):
+            return Normalised(folded)
+    chars: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    run_char, run_length = "", 0
+    for i, j, piece in _clusters(text):
+        for ch in piece:
+            if ch in _ELONGATION and chars and _is_kana(chars[-1]):
+                ends[-1] = j  # the mark belongs to the vowel it lengthens
+                continue
+            run_char, run_length = (ch, run_length + 1) if ch == run_char else (ch, 1)
+            if run_length >= 3 and not ch.isdigit() and not ch.isspace():
+                if run_length == 3 and not _is_latin_letter(ch):
+                    chars.pop(), starts.pop(), ends.pop()  # つらいいい → つらい: one left, not two
+                ends[-1] = j
+                continue
+            chars.append(ch)
+            starts.append(i)
+            ends.append(j)
+    folded = "".join(chars).translate(_KATAKANA_TO_HIRAGANA)
+    return Normalised(folded, tuple(starts), tuple(ends))
+
+
+def fold(text: str) -> str:
+    """The folded form of ``text`` used for every match (see the module docstring)."""
+    return normalise(text).text
+
+
+def fold_pattern(pattern: str) -> str:
+    """Fold a lexicon pattern the way text is folded, so authors can write katakana or hiragana,
+    and ぜーんぶ-style long vowels in a pattern still match."""
+    out: list[str] = []
+    for ch in pattern:
+        if ch in _ELONGATION and out and _is_kana(out[-1]):
+            continue
+        out.append(ch)
+    return "".join(out).translate(_KATAKANA_TO_HIRAGANA)
+
+
+def analyser_form(text: str) -> str:
+    """Text for the morphological analyser: NFKC with runs shortened, katakana kept (so loan words
+    are still recognised), lengths not preserved."""
+    return _RUNS_FOR_ANALYSER.sub(r"\1", unicodedata.normalize("NFKC", text))
 
 
 def guess_language(text: str) -> str:
