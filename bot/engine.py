@@ -413,7 +413,7 @@ def flow_name(run: _Run, flow_id: str) -> str:
 def _note_signals(vars: dict[str, Any], signals: Sequence[Signal]) -> None:
     seen = list(vars.get("_signals") or [])
     evidence = dict(vars.get("_evidence") or {})
-    for s in signals:
+    for s in sorted(signals, key=lambda s: -s.score):  # the clearest pattern of a message first
         if s.kind not in seen:
             seen.append(s.kind)
         evidence.setdefault(s.kind, s.evidence)

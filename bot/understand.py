@@ -627,8 +627,15 @@ def _lexicon(lang: str, path: Path, raw: dict, add) -> Lexicon | None:
     topics: dict[str, tuple[str, ...]] = {}
     for mid, words in (raw.get("topics") or {}).items():
         topics[str(mid)] = _phrases(path, f"topics.{mid}", words, add)
+    # Folding drops long-vowel marks (うーん → うん, んー → ん): a filler shortened that way must not eat
+    # an answer word (「うん」, 「ううん」), so those are kept only when no answer starts or ends with them.
+    answer_words = {w for words in answers.values() for w in words}
+    raw_fillers = [str(f).strip().lower() for f in (raw.get("fillers") or [])]
+    fillers = tuple(
+        f for f, r in zip(_phrases(path, "fillers", raw.get("fillers"), add), raw_fillers)
+        if f == r or not any(w.startswith(f) or w.endswith(f) for w in answer_words))
     return Lexicon(
-        lang=lang, answers=answers, fillers=_phrases(path, "fillers", raw.get("fillers"), add), ordinals=ordinals,
+        lang=lang, answers=answers, fillers=fillers, ordinals=ordinals,
         numbers=numbers, approx=_phrases(path, "approx", raw.get("approx"), add), languages=languages,
         intents=intents,
         question_endings=tuple(str(e) for e in (question.get("endings") or [])),

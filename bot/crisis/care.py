@@ -329,11 +329,17 @@ def _in_care(care: _Care, convo: ConvoState | None, inbound: Inbound, text: str,
     if choice is not None and choice.startswith("c:privacy:"):
         return None
 
-    # Renewed distress: the support lines first, whatever else the message says.
+    # Renewed distress: the support lines first, whatever else the message says; the ones you can
+    # write to first when the message also says phoning is out ("電話は無理。誰にも話せない").
     if graded in (Grade.CLEAR, Grade.ASK):
         care.effect("crisis_pause")
         care.event("renewed")
-        care.panel("crisis.panel.renewed", evidence=[s for s in signals if s.kind == "crisis"])
+        if text and read_care_text(text, care.crisis.policy).cannot_phone:
+            care.panel("crisis.panel.text_intro", text_first=True,
+                       evidence=[s for s in signals if s.kind == "crisis"])
+            care.say("crisis.care.here_is_fine")
+        else:
+            care.panel("crisis.panel.renewed", evidence=[s for s in signals if s.kind == "crisis"])
         care.reflect(text, signals, turn)
         if graded is Grade.ASK and not vars.get("asked"):
             vars["asked"] = True

@@ -76,11 +76,15 @@ class CarePolicy(BaseModel):
     yes: dict[str, tuple[str, ...]]
     no: dict[str, tuple[str, ...]]
     sos: dict[str, tuple[str, ...]]
+    # Crisis words the writer denies ("死にたいとは思わないけど"): the detector raises no signal for
+    # them, and care still acknowledges that it is hard, with no panel.
+    negated_mention: dict[str, tuple[str, ...]]
 
     _compile = field_validator("ambiguous", "negated_after", "negated_before", mode="before")(
         lambda v: _patterns(list(v or [])))
 
-    @field_validator("leave", "not_ok", "apology", "cannot_phone", "yes", "no", "sos", mode="after")
+    @field_validator("leave", "not_ok", "apology", "cannot_phone", "yes", "no", "sos", "negated_mention",
+                     mode="after")
     @classmethod
     def _phrases(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
         missing = [lang for lang in LANGUAGES if not value.get(lang)]
@@ -134,7 +138,8 @@ def grade(signals: Sequence[Signal], text: str, policy: CarePolicy) -> Grade | N
     """The response the crisis signals in ``text`` call for (the most urgent of them); None without any."""
     grades = [grade_signal(s, text, policy) for s in signals if s.kind == "crisis"]
     if not grades:
-        return None
+        mentioned = text and _contains(fold(text), policy.phrases("negated_mention"))
+        return Grade.ACKNOWLEDGE if mentioned else None
     for g in (Grade.CLEAR, Grade.ASK, Grade.ACKNOWLEDGE):
         if g in grades:
             return g

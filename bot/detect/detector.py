@@ -122,7 +122,14 @@ class Detector:
         signals = []
         clause_weights: dict = {}
         for index, kind in enumerate(self._kinds):
-            if scores[kind] >= self._model.thresholds[kind] and not (negated and kind == "crisis"):
+            threshold = self._model.thresholds[kind]
+            if kind == "crisis":
+                # A crisis signal needs the clear band (the model sure, or a crisis phrase in scope). The
+                # ambiguous band stays visible through crisis_band() but raises nothing: in conversation,
+                # short answers such as 「後者かな」 or 「わからない」 land there, and crisis care must not
+                # answer them.
+                threshold = max(threshold, self._clear)
+            if scores[kind] >= threshold and not (negated and kind == "crisis"):
                 start, end = self._evidence(reading, kind, index, clause_weights)
                 signals.append(Signal(kind=kind, evidence=text[start:end], start=start, end=end,
                                       score=scores[kind]))

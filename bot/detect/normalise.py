@@ -134,8 +134,3 @@ def guess_language(text: str) -> str:
                 or 0xFF66 <= code <= 0xFF9F or 0x31F0 <= code <= 0x31FF or 0xF900 <= code <= 0xFAFF):
             return "ja"
     return "en"
-
-
-def fold(text: str) -> str:
-    """The detectors' folding of ``text`` (NFKC, lower case, katakana to hiragana), without the offset map."""
-    return _fold(unicodedata.normalize("NFKC", text))
