@@ -33,10 +33,12 @@ MAX_AUTO_STEPS = 32
 MAX_STACK = 3
 IDLE = "idle"  # the flow name of a saved memory between flows (its label is "idle")
 MEMORY_TTL = timedelta(hours=24)
+OFFER_TTL = timedelta(hours=2)  # how long "yes"/「うん」 in idle still answers the last offer
 MEMORY_SIZE = 24
 NOTICE_QUIET = timedelta(minutes=30)
 # Working values that travel with the user from flow to flow (not answers of one flow).
 CARRIED = ("_signals", "_stack", "_then", "_noticed", "_memory", "_noticed_at")
+MEMORY_KEYS = ("_memory", "_noticed_at", "_offer")
 SUGGESTED_FLOWS = ("checkin", "boundary", "rest")
 INTENT_GROUP = {
     "stop_reminders": "reminders", "pause_reminders": "reminders", "resume": "reminders",
@@ -355,7 +357,7 @@ class _Run:
 
     def after_flow(self, vars: dict[str, Any]) -> ConvoState | None:
         """What comes after a flow ends: the interrupted flow's question, or a flow they asked for."""
-        self.memory = {k: vars[k] for k in ("_memory", "_noticed_at") if k in vars}
+        self.memory = {k: vars[k] for k in MEMORY_KEYS if k in vars}
         stack = list(vars.get("_stack") or [])
         if stack:
             frame = stack.pop()
@@ -462,7 +464,7 @@ def step(*, content: Content, convo: ConvoState | None, inbound: Inbound, signal
         convo = None
     convo = _live(run, convo, inbound)
     if convo is not None:
-        run.memory = {k: convo.vars[k] for k in ("_memory", "_noticed_at") if k in convo.vars}
+        run.memory = {k: convo.vars[k] for k in MEMORY_KEYS if k in convo.vars}
     new = _dispatch(run, convo, inbound, user, interpreters)
     # After an export or an erasure in this step, nothing new is held (the export shows all there is).
     if new is not None or inbound.kind == "unfollow" or any(e.name in ("delete_data", "export_data") for e in run.effects):
@@ -486,6 +488,9 @@ def _fresh_memory(vars: dict[str, Any], now: datetime) -> dict[str, Any]:
     noticed = {k: v for k, v in (vars.get("_noticed_at") or {}).items() if young(v, NOTICE_QUIET)}
     if noticed:
         out["_noticed_at"] = noticed
+    offer = vars.get("_offer")
+    if isinstance(offer, dict) and young(offer.get("at"), OFFER_TTL):
+        out["_offer"] = offer
     return out
 
 
@@ -569,6 +574,15 @@ def _idle_text(run: _Run, text: str, interpreters: Sequence[Interpreter]) -> Con
     matched = match_command(run.content, text)
     if matched and matched[0] == "command":
         return _command(run, None, matched[1])
+    offer = run.memory.pop("_offer", None)  # answered now, or let go by whatever they wrote instead
+    if isinstance(offer, dict) and not matched:
+        answer = U.read_answer(run.u, text, run.lang)
+        route = run.content.signal_routes.get(str(offer.get("kind")))
+        if route is not None and route.flow and answer in ("yes", "no"):
+            if answer == "yes":
+                return run.start(route.flow)
+            run.ui("offer_declined")
+            return None
     got = _carry_out_intent(run, None, text, interpreters)
     if got is not _NOT_HANDLED:
         return got
@@ -586,6 +600,8 @@ def _idle_text(run: _Run, text: str, interpreters: Sequence[Interpreter]) -> Con
     noticed = dict(run.memory.get("_noticed_at") or {})
     if top is not None and top.kind not in noticed:
         run.notice(top, offer=True)
+        if run.content.signal_routes[top.kind].flow:
+            run.memory["_offer"] = {"kind": top.kind, "at": run.now.isoformat()}
         noticed[top.kind] = run.now.isoformat()
         run.memory["_noticed_at"] = noticed
         return None

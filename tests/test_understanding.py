@@ -525,3 +525,23 @@ def test_language_in_everyday_words_mid_flow_and_the_question_comes_back(said, l
     c.send(said)
     assert c.lang == lang and c.ids == ["common.language_set", "checkin.energy"]
     assert c.state == "checkin:energy"
+
+
+@pytest.mark.parametrize("lang,said,yes,no", [
+    ("ja", "最近ずっと夜中までクライアントの資料直してて、もう疲れた", "うん、お願い", "ううん、今はいい"),
+    ("en", "I've been answering client emails until 2am every night this week", "sure", "nope"),
+])
+def test_yes_or_no_in_words_answers_the_offer_made_after_a_noticed_pattern(lang, said, yes, no):
+    c = chat(lang)
+    c.send(said)
+    assert c.replies[-1].choices and c.state == "idle"  # noticed, and a flow offered as buttons
+    c.send(yes)
+    assert c.state not in ("idle", "menu:choose") and c.state.split(":")[0] != "menu"  # the offered flow began
+    c.send("cancel" if lang == "en" else "キャンセル")
+    c2 = chat(lang)
+    c2.send(said)
+    c2.send(no)
+    assert c2.ids == ["common.offer_declined"] and c2.state == "idle"
+    c2.send(yes)  # the offer was answered: a later "yes" is not taken for it again
+    assert c2.state == "idle"
+
