@@ -217,6 +217,10 @@ async def test_coach_checkin_opens_the_modal_and_coach_settings_goes_straight_to
 
 
 async def test_a_whole_check_in_by_buttons_saves_scores_and_refreshes_app_home(slack):
+    async with slack.runtime.db.session() as s:  # someone who has met the bot (a newcomer is onboarded first)
+        await repo.get_or_create_user(s, UserKey("slack", f"{TEAM}:UBEN"), language="en", timezone="Asia/Tokyo",
+                                      now=slack.runtime.clock())
+        await s.commit()
     await slack.post_event(dm("UBEN", "check-in"), event_id="Ev-ci")  # the check-in in the DM, by buttons
     await slack.process()
     for i, value in enumerate(["c:checkin:energy:4", "c:checkin:boundaries:2", "c:checkin:client_respect:3",
