@@ -139,7 +139,7 @@ def test_every_resource_says_when_and_where_it_was_checked():
     for country in BOOK.countries.values():
         for r in country.resources:
             assert r.checked.source and r.checked.date
-    assert "inochi_navi" in BOOK.unverified()  # hours not confirmed by a source yet: flagged, not hidden
+    assert "us_crisis_text_line" in BOOK.unverified()  # keyword not confirmed by a source yet: flagged, not hidden
     assert "yorisoi" not in BOOK.unverified()
 
 
