@@ -35,8 +35,21 @@ def pytest_sessionfinish(session, exitstatus):
         asyncio.run(_pg_drop(_pg_admin_url(template)))
 
 
+# Modules whose tests never depend on the database backend (pure decisions, content, the detectors,
+# and the browser, whose every request goes through the same web API that test_web_api runs on both
+# backends): they run once, in the SQLite pass, so the PostgreSQL pass is spent on what can differ.
+BACKEND_INDEPENDENT = frozenset({
+    "test_detect.py", "test_detect_cli.py", "test_detect_model.py", "test_engine.py",
+    "test_flows.py", "test_content_validation.py", "test_line_pure.py", "test_web_pure.py",
+    "test_reminders_parse.py", "test_reminders_planner.py", "test_native_docs.py",
+    "test_web_browser.py", "test_web_browser_fixes.py", "test_crisis_web_browser.py",
+})
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
+        if item.path.name in BACKEND_INDEPENDENT:
+            item.add_marker(pytest.mark.sqlite_only)
         if BACKEND == "sqlite" and item.get_closest_marker("postgres_only"):
             item.add_marker(pytest.mark.skip(reason="PostgreSQL-only test; runs in the PostgreSQL pass"))
 
