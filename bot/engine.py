@@ -20,6 +20,7 @@ Choice values that travel through platforms (postback data, Block Kit values, we
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable, Protocol, Sequence
@@ -122,6 +123,29 @@ class StepResult:
 
 def choice_value(flow: str, state: str, choice_id: str) -> str:
     return f"c:{flow}:{state}:{choice_id}"
+
+
+QUOTE_CHARS = 28  # a quote longer than this reads as an echo, not as listening (Japanese)
+QUOTE_CHARS_LATIN = 60
+_QUOTE_BREAKS = re.compile(r"[。．.!！?？…、,，;；]+|\s[-–—]\s")
+
+
+def quoted(evidence: str, limit: int | None = None) -> str:
+    """The words to quote back when a pattern was noticed: the evidence itself when short, else its
+    longest clause, cut at a word or character boundary with an ellipsis."""
+    text = evidence.strip()
+    if limit is None:
+        limit = QUOTE_CHARS_LATIN if text.isascii() else QUOTE_CHARS
+    if len(text) <= limit:
+        return text
+    pieces = [p.strip() for p in _QUOTE_BREAKS.split(text) if p.strip()]
+    best = max(pieces, key=len) if pieces else text
+    if len(best) <= limit:
+        return best
+    cut = best[:limit]
+    if " " in cut and best.isascii():
+        cut = cut[:cut.rfind(" ")]
+    return cut.rstrip() + "…"
 
 
 def strongest(signals: Sequence[Signal], *, exclude: Sequence[str] = ()) -> Signal | None:
@@ -386,7 +410,7 @@ class _Run:
     def notice(self, signal: Signal, *, offer: bool) -> None:
         """Say what was noticed and why; with ``offer``, also offer the matching flow as buttons."""
         route = self.content.signal_routes[signal.kind]
-        self.say(route.noticed, {"evidence": signal.evidence}, style="noticed", evidence=[signal])
+        self.say(route.noticed, {"evidence": quoted(signal.evidence)}, style="noticed", evidence=[signal])
         if offer:
             self.say(route.offer, choices=self.offer_choices(signal.kind))
 

@@ -545,3 +545,17 @@ def test_yes_or_no_in_words_answers_the_offer_made_after_a_noticed_pattern(lang,
     c2.send(yes)  # the offer was answered: a later "yes" is not taken for it again
     assert c2.state == "idle"
 
+
+
+@pytest.mark.parametrize("evidence,expect", [
+    ("断れなくて", "断れなくて"),
+    ("今週、クライアントの資料をまた全部作り直してあげた…自分でやってもらうべきなのに", "クライアントの資料をまた全部作り直してあげた"),
+    ("until 1am", "until 1am"),
+])
+def test_a_noticed_pattern_is_quoted_briefly_never_as_a_long_echo(evidence, expect):
+    from bot.engine import quoted
+
+    assert quoted(evidence) == expect
+    long_en = "I have been answering client slack messages until 1am every single night this month and more"
+    q = quoted(long_en)
+    assert len(q) <= 61 and q.endswith("…") and long_en.startswith(q[:-1])
