@@ -177,3 +177,21 @@ def test_web_chat_fixes_in_a_real_browser(server, browser, database_url, size):
     assert tab.outside == [], tab.outside
     assert tab.console_errors == [], tab.console_errors
     tab.ctx.close()
+
+    # The crisis panel reads as sections, not one wall of text, in both languages, and no Japanese line
+    # starts with 「。」 after a phone number (a new visitor in Japan, first message).
+    for locale, words in (("ja-JP", "死にたい"), ("en-US", "I want to die")):
+        crisis_tab = open_tab(browser, server, size, locale=locale, timezone_id="Asia/Tokyo")
+        crisis_tab.type(words)
+        panel = crisis_tab.page.locator("#log .crisis-panel").last
+        assert panel.is_visible()
+        paragraphs = [t.strip() for t in panel.locator("p").all_inner_texts()]
+        assert len(paragraphs) >= 5, paragraphs
+        lines = [line.strip() for t in paragraphs for line in t.splitlines() if line.strip()]
+        assert not [line for line in lines if line.startswith(("。", "、", "."))], lines
+        assert panel.locator("a[href^='tel:']").count() >= 3
+        assert panel.locator("a[href^='https://']").count() >= 1  # a service you can write to
+        box = panel.bounding_box()
+        assert box["width"] <= SIZES[size]["width"]
+        assert crisis_tab.console_errors == [], crisis_tab.console_errors
+        crisis_tab.ctx.close()
