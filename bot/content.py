@@ -1,4 +1,4 @@
-"""Content as data: flows, messages, nudges, commands, signal routing and reminder presets.
+"""Content as data: flows, messages, nudges, commands, signal routing, and each domain's own file.
 
 Everything under ``CONTENT_DIR`` is loaded and validated once at start-up. Each file is read with
 its pydantic model (``bot.content_models``); what spans files (targets, message ids, reachability,
@@ -9,6 +9,7 @@ mistakes at once. The format is documented in ``content/README.md``.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from collections import deque
 from dataclasses import dataclass, field
@@ -20,9 +21,10 @@ from pydantic import BaseModel, ValidationError
 
 from bot.content_models import (  # noqa: F401 - re-exported: the engine and tests read them from here
     ACTIONS, COMMAND_NAMES, DEFAULT_FLOW_TIMEOUT, END, GENERAL_THEME, INTERRUPTS, TEXT_PARSERS, THEMES, UNDERSTANDS,
-    WEEKDAYS, Action, ChoiceSpec, CommandsFile, FlowSpec, MessageFile, MessageText, NudgeFile, ReminderPreset,
-    RemindersFile, SignalsFile, StateSpec, TextSpec, check_theme, parse_duration,
+    Action, ChoiceSpec, FlowSpec, MessageFile, MessageText, NudgeFile, SignalsFile, StateSpec,
+    TextSpec, all_commands, check_theme, commands_model, parse_duration,
 )
+from bot.domain import registry
 from bot.errors import ContentError, ContentInvalid
 from bot.types import LANGUAGES, SIGNAL_KINDS
 from bot.yamlfile import load_yaml
@@ -74,7 +76,7 @@ class Content:
     nudges: dict[str, Nudge]
     commands: dict[str, dict[str, tuple[str, ...]]]
     signal_routes: dict[str, SignalRoute]
-    presets: dict[str, ReminderPreset]
+    parts: dict[str, Any]  # domain name → what its content part attached (bot.domain.ContentPart)
     ui: dict[str, str] = field(default_factory=dict)  # role → message id (fallback, help, ...)
     crisis: CrisisContent | None = None  # crisis/*.yaml: support lines and how care reads messages
     understanding: Any = None  # bot.understand.Understanding
@@ -108,8 +110,24 @@ class Content:
         """The ``{names}`` a message needs (the same in every language; the validator checks that)."""
         return set(_PLACEHOLDER.findall(next(iter(self.messages[message_id].text.values()))))
 
+    def __getattr__(self, name: str) -> Any:
+        """A field of a domain's content part, by name (``content.presets`` from reminders)."""
+        if name != "parts":
+            for part in self.parts.values():
+                if name in _data_fields(part):
+                    return getattr(part, name)
+        raise AttributeError(name)
+
     def nudges_for_theme(self, theme: str) -> list[Nudge]:
         return [n for n in self.nudges.values() if n.theme == theme]
+
+
+def _data_fields(part: Any) -> set[str]:
+    if isinstance(part, BaseModel):
+        return set(type(part).model_fields)
+    if dataclasses.is_dataclass(part):
+        return {f.name for f in dataclasses.fields(part)}
+    return set()
 
 
 # ---------------------------------------------------------------------------- reading a file with its model
@@ -394,10 +412,10 @@ def _load_nudges(c: _Collector, root: Path) -> dict[str, Nudge]:
 def _load_commands(c: _Collector, root: Path) -> dict[str, dict[str, tuple[str, ...]]]:
     path = root / "commands.yaml"
     raw = c.read_required(path)
-    parsed = c.validate(path, CommandsFile, raw) if raw is not None else None
+    parsed = c.validate(path, commands_model(), raw) if raw is not None else None
     if parsed is None:
         return {}
-    return {name: {lang: getattr(getattr(parsed, name), lang) for lang in LANGUAGES} for name in COMMAND_NAMES}
+    return {name: {lang: getattr(getattr(parsed, name), lang) for lang in LANGUAGES} for name in all_commands()}
 
 
 def _load_signal_routes(c: _Collector, root: Path) -> dict[str, SignalRoute]:
@@ -415,11 +433,30 @@ def _load_signal_routes(c: _Collector, root: Path) -> dict[str, SignalRoute]:
     return routes
 
 
-def _load_presets(c: _Collector, root: Path) -> dict[str, ReminderPreset]:
-    path = root / "reminders.yaml"
-    raw = c.read_required(path)
-    parsed = c.validate(path, RemindersFile, raw) if raw is not None else None
-    return {p.id: p for p in parsed.presets} if parsed is not None else {}
+def _load_parts(c: _Collector, root: Path) -> dict[str, Any]:
+    """Each domain's own file (reminders.yaml, ...), read with the domain's model."""
+    parts: dict[str, Any] = {}
+    for domain in registry().parts:
+        part = domain.content
+        path = root / part.file
+        raw = c.read_required(path)
+        parsed = c.validate(path, part.model, raw) if raw is not None else None
+        parts[domain.name] = part.attach(parsed) if parsed is not None else part.empty()
+    return parts
+
+
+def flow_actions(content: Content):
+    """Every action in every flow: (flow, key, action), for checks of what actions name."""
+    for flow in content.flows.values():
+        for sname, st in flow.states.items():
+            k = f"states.{sname}"
+            places = [(f"{k}.actions", st.actions)]
+            places += [(f"{k}.choices.{ch.id}.actions", ch.actions) for ch in st.choices]
+            if st.text:
+                places.append((f"{k}.text.actions", st.text.actions))
+            for key, actions in places:
+                for i, a in enumerate(actions):
+                    yield flow, f"{key}[{i}]", a
 
 
 UI_ROLES = {
@@ -431,18 +468,9 @@ UI_ROLES = {
     "nothing_to_cancel": "common.nothing_to_cancel",
     "idle": "common.idle",
     "language_set": "common.language_set",
-    "reminders_stopped": "common.reminders_stopped",
-    "resumed": "common.resumed",
     "unsupported": "common.unsupported",
     "offer_declined": "common.offer_declined",
     "score_invalid": "common.score_invalid",
-    "nudge_done": "nudge.answer_done",
-    "nudge_later": "nudge.answer_later",
-    "nudge_talk": "nudge.answer_talk",
-    "nudge_button_done": "nudge.button_done",
-    "nudge_button_later": "nudge.button_later",
-    "nudge_button_talk": "nudge.button_talk",
-    "nudge_button_thought": "nudge.button_thought",
     "export_intro": "privacy.export_intro",
     "deleted": "privacy.deleted",
     "group_only_one_to_one": "common.group_one_to_one",
@@ -464,12 +492,6 @@ UI_ROLES = {
     "switch_yes": "common.switch_yes",
     "switch_no": "common.switch_no",
     "then_start": "common.then_start",
-    "reminders_paused_until": "common.reminders_paused_until",
-    "reminders_frequency": "common.reminders_frequency",
-    "reminders_fewer": "common.reminders_fewer",
-    "reminders_none": "common.reminders_none",
-    "resumed_no_reminders": "common.resumed_no_reminders",
-    "reminders_ask_time": "common.reminders_ask_time",
     "date": "common.date",
     "already_said_none": "common.already_said_none",
     "already_said_used": "common.already_said_used",
@@ -513,8 +535,6 @@ def _validate_links(c: _Collector, content: Content) -> None:
 
     def check_actions(flow: FlowSpec, key: str, actions: tuple[Action, ...]) -> None:
         for i, a in enumerate(actions):
-            if a.name == "reminder_preset" and a.arg not in content.presets and "reminders.yaml" not in c.broken_files:
-                c.add(flow.file, f"{key}[{i}]", f"unknown reminder preset {a.arg!r}")
             if a.name == "schedule_followup" and isinstance(a.arg, dict):
                 mid = a.arg.get("message")
                 check_msg(flow.file, f"{key}[{i}].message", mid)
@@ -581,8 +601,6 @@ def _validate_links(c: _Collector, content: Content) -> None:
                 check_msg("signals.yaml", f"{kind}.{k}", getattr(route, k))
         if route.flow is not None and route.flow not in flows and route.flow not in c.broken_flows:
             c.add("signals.yaml", f"{kind}.flow", f"unknown flow {route.flow!r}")
-    for pid, p in content.presets.items():
-        check_msg("reminders.yaml", f"presets.{pid}.label", p.label)
     if content.understanding is not None:
         for lang, lx in content.understanding.lexicons.items():
             for mid in lx.topics:
@@ -641,11 +659,14 @@ def _collect(root: Path | str) -> tuple[Content, _Collector]:
         nudges=_load_nudges(c, root),
         commands=_load_commands(c, root),
         signal_routes=_load_signal_routes(c, root),
-        presets=_load_presets(c, root),
-        ui=dict(UI_ROLES),
+        parts=_load_parts(c, root),
+        ui={**UI_ROLES, **registry().ui},
         understanding=_load_understanding(c, root),
     )
     _validate_links(c, content)
+    for domain in registry().parts:
+        if domain.content.file not in c.broken_files:
+            c.errors.extend(domain.content.check(content))
     _check_entry_clashes(c, content)
     content.crisis, crisis_errors = load_crisis(root)
     c.errors.extend(crisis_errors + check_crisis_content(content))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from functools import lru_cache
 from typing import Annotated, Any, Callable, Literal
 
 from pydantic import (
@@ -29,21 +30,42 @@ THEMES: dict[str, str] = {
 GENERAL_THEME = "general"
 END = "end"
 DEFAULT_FLOW_TIMEOUT = timedelta(hours=24)
-# What may interrupt a state (a flow's default, a state's override); see content/README.md.
-INTERRUPTS = ("help", "menu", "cancel", "reminders", "language", "privacy", "switch", "chat")
-# What a state understands beyond its buttons and its text rule, each with where it leads.
-UNDERSTANDS = ("language", "reminder_time", "skip", "dont_know", "already_said", "help", "stop_reminders",
-               "pause_reminders", "resume", "reminder_frequency", "export_data")
+# What may interrupt a state (a flow's default, a state's override), beyond what domains add
+# (``all_interrupts()``); see content/README.md.
+INTERRUPTS = ("help", "menu", "cancel", "language", "privacy", "switch", "chat")
+# What a state understands beyond its buttons and its text rule, each with where it leads (domains add more).
+UNDERSTANDS = ("language", "skip", "dont_know", "already_said", "help", "export_data")
 TEXT_PARSERS = ("text", "score")
-COMMAND_NAMES = (
-    "help", "menu", "cancel", "stop_reminders", "resume", "language_ja", "language_en",
-    "delete_data", "export_data",
-)
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# The core's commands (commands.yaml); domains add theirs (``all_commands()``).
+COMMAND_NAMES = ("help", "menu", "cancel", "language_ja", "language_en", "delete_data", "export_data")
 MOODS = ("hard", "mixed", "good")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
 DURATION_PATTERN = _DURATION.pattern
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _registry():
+    from bot.domain import registry  # domains import these models: read them only when asked
+
+    return registry()
+
+
+def all_interrupts() -> tuple[str, ...]:
+    """Every interruption group: the core's and the domains'."""
+    return INTERRUPTS + _registry().interrupt_groups
+
+
+def all_understands() -> tuple[str, ...]:
+    return UNDERSTANDS + _registry().understands
+
+
+def all_commands() -> tuple[str, ...]:
+    return COMMAND_NAMES + tuple(name for name, i in _registry().intents.items() if i.command)
+
+
+def action_kinds() -> dict[str, str]:
+    """Every flow action with the kind of its argument: the core's and the domains'."""
+    return {**ACTIONS, **{name: a.arg for name, a in _registry().actions.items()}}
 
 
 def parse_duration(raw: Any) -> timedelta | None:
@@ -206,15 +228,11 @@ ARG_KINDS: dict[str, ArgKind] = {
                                      "flow: <flow id, optional>}}"),
 }
 # Actions a state or choice may ask for, with the kind of their argument; the engine turns them
-# into effects for the service.
+# into effects for the service. Domains add theirs (``action_kinds()``).
 ACTIONS: dict[str, str] = {
     "save_checkin": "none",
     "set_language": "language",
     "set_consent": "bool",
-    "reminder_preset": "preset",
-    "reminders_off": "none",
-    "reminders_on": "none",
-    "reminders_pause": "duration",
     "schedule_followup": "followup",
     "export_data": "none",
     "delete_data": "none",
@@ -243,9 +261,10 @@ class Action(BaseModel):
             name, arg = next(iter(raw.items()))
         else:
             raise ValueError("an action is a name or a one-key mapping {name: argument}")
-        kind = ACTIONS.get(name) if isinstance(name, str) else None
+        kinds = action_kinds()
+        kind = kinds.get(name) if isinstance(name, str) else None
         if kind is None:
-            raise ValueError(f"unknown action {name!r} (known: {', '.join(sorted(ACTIONS))})")
+            raise ValueError(f"unknown action {name!r} (known: {', '.join(sorted(kinds))})")
         problem = ARG_KINDS[kind].check(name, arg)
         if problem:
             raise ValueError(problem)
@@ -253,9 +272,10 @@ class Action(BaseModel):
 
     @classmethod
     def __get_pydantic_json_schema__(cls, core_schema, handler) -> dict:
-        bare = sorted(n for n, k in ACTIONS.items() if ARG_KINDS[k].adapter is None)
+        kinds = action_kinds()
+        bare = sorted(n for n, k in kinds.items() if ARG_KINDS[k].adapter is None)
         options: list[dict] = [{"enum": bare}]
-        for name, kind in sorted(ACTIONS.items()):
+        for name, kind in sorted(kinds.items()):
             arg = ARG_KINDS[kind].json_schema()
             if arg is not None:
                 options.append({"type": "object", "properties": {name: arg}, "required": [name],
@@ -313,18 +333,23 @@ class TextSpec(Strict):
 
 def _interrupts(raw: Any) -> Any:
     if raw == "all":
-        return INTERRUPTS
+        return all_interrupts()
     if raw in ("none", None):
         return ()
     return as_list(raw)
 
 
-Interrupt = Annotated[str, Field(json_schema_extra=_enum(INTERRUPTS))]
+Interrupt = Annotated[str, Field(json_schema_extra=_enum(all_interrupts))]
 Interrupts = Annotated[tuple[Interrupt, ...],
                        BeforeValidator(_interrupts, json_schema_input_type=Literal["all", "none"] | list[Interrupt]),
-                       AfterValidator(_all_of(INTERRUPTS, "interruption"))]
-Understood = Annotated[str, AfterValidator(_one_of(UNDERSTANDS, "understanding")),
-                       Field(json_schema_extra=_enum(UNDERSTANDS))]
+                       AfterValidator(_all_of(all_interrupts, "interruption"))]
+
+
+def _understood(value: str) -> str:
+    return _one_of(all_understands(), "understanding")(value)
+
+
+Understood = Annotated[str, AfterValidator(_understood), Field(json_schema_extra=_enum(all_understands))]
 SignalOrDefault = Annotated[str, AfterValidator(_one_of((*SIGNAL_KINDS, "default"), "signal kind")),
                             Field(json_schema_extra=_enum((*SIGNAL_KINDS, "default")))]
 Mood = Annotated[str, AfterValidator(_one_of(MOODS, "mood")), Field(json_schema_extra=_enum(MOODS))]
@@ -400,7 +425,7 @@ class FlowSpec(Strict):
     seed: str | None = None
     on_timeout: MessageId | None = None  # said when the user returns after the flow expired
     file: SkipJsonSchema[str] = ""  # where it was read from, relative to the content folder
-    interrupts: Interrupts = INTERRUPTS
+    interrupts: Annotated[Interrupts, Field(default_factory=all_interrupts)]
     hub: bool = False  # a menu: left (not stacked) when something else starts; free text is read as from idle
     remember: bool = True  # recent answers are recalled when a question comes again (default: not a hub)
 
@@ -501,9 +526,12 @@ class PhrasesByLanguage(Strict):
     en: Annotated[Phrases, Field(min_length=1)]
 
 
-CommandsFile = create_model(
-    "CommandsFile", __base__=Strict, __doc__="commands.yaml: the words that work anywhere, per language.",
-    **{name: (PhrasesByLanguage, ...) for name in COMMAND_NAMES})
+@lru_cache(maxsize=1)
+def commands_model() -> type[Strict]:
+    """commands.yaml's model: every command, the core's and the domains'."""
+    return create_model(
+        "CommandsFile", __base__=Strict, __doc__="commands.yaml: the words that work anywhere, per language.",
+        **{name: (PhrasesByLanguage, ...) for name in all_commands()})
 
 
 class OfferRoute(Strict):
@@ -523,35 +551,6 @@ class CrisisRoute(Strict):
 SignalsFile = create_model(
     "SignalsFile", __base__=Strict, __doc__="signals.yaml: how the bot responds to each signal kind.",
     **{kind: (CrisisRoute if kind == "crisis" else OfferRoute, ...) for kind in SIGNAL_KINDS})
-
-
-# ---------------------------------------------------------------------------- reminders
-
-
-def _hhmm(value: Any) -> Any:
-    if not isinstance(value, str) or not re.match(r"^([01]\d|2[0-3]):([0-5]\d)$", value):
-        raise ValueError(f"time must be HH:MM (24-hour), not {value!r}")
-    return value
-
-
-def _days(value: Any) -> Any:
-    days = as_list(value)
-    if not days or any(d not in WEEKDAYS for d in days):
-        raise ValueError(f"days must be a non-empty list of {', '.join(WEEKDAYS)}")
-    return tuple(days)
-
-
-class ReminderPreset(Strict):
-    id: Id
-    label: MessageId
-    days: Annotated[tuple[Weekday, ...], BeforeValidator(_days)]
-    time: Annotated[str, BeforeValidator(_hhmm), Field(pattern=r"^([01]\d|2[0-3]):([0-5]\d)$")]
-
-
-class RemindersFile(Strict):
-    """reminders.yaml: the schedules a person can pick."""
-
-    presets: tuple[ReminderPreset, ...]
 
 
 # ---------------------------------------------------------------------------- understanding
@@ -644,13 +643,14 @@ def json_schemas() -> dict[str, dict]:
         "flow": (FlowSpec, "flows/*.yaml"),
         "messages": (MessageFile, "messages/<lang>/*.yaml"),
         "nudges": (NudgeFile, "nudges/*.yaml"),
-        "commands": (CommandsFile, "commands.yaml"),
+        "commands": (commands_model(), "commands.yaml"),
         "signals": (SignalsFile, "signals.yaml"),
-        "reminders": (RemindersFile, "reminders.yaml"),
         "understanding": (UnderstandingFile, "understanding/<lang>.yaml"),
         "crisis-care": (CarePolicy, "crisis/care.yaml"),
         "crisis-resources": (ResourceBook, "crisis/resources.yaml"),
     }
+    for domain in _registry().parts:
+        models[domain.content.schema_name or domain.name] = (domain.content.model, domain.content.file)
     out = {}
     for name, (model, where) in models.items():
         schema = model.model_json_schema(by_alias=True, mode="validation")
