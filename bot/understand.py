@@ -353,6 +353,57 @@ _EN_MONTHS = {m: i + 1 for i, m in enumerate(("jan", "feb", "mar", "apr", "may",
                                                "nov", "dec"))}
 _EN_COUNT = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "ten": 10,
              "couple of": 2, "few": 3}
+_KANJI_COUNT = "[一二三四五六七八九十]+"
+
+
+@dataclass(frozen=True, slots=True)
+class DurationWords:
+    """How one language writes a duration ("3 days", 「2週間」): the units with their length in days,
+    the count words besides digits, what may stand between count and unit and after the unit, and
+    the dates that only look like a duration (「3月5日」, 「20日まで」)."""
+
+    units: dict[str, int]
+    counts: dict[str, int] = field(default_factory=dict)
+    kanji_counts: bool = False
+    between: str = r"\s*"
+    after: str = ""
+    not_if: tuple[str, ...] = ()
+
+    @property
+    def pattern(self) -> re.Pattern:
+        """count, unit (re caches the compiled pattern)."""
+        counts = [r"\d{1,3}"] + ([_KANJI_COUNT] if self.kanji_counts else []) + [re.escape(w) for w in self.counts]
+        units = sorted(self.units, key=len, reverse=True)
+        return re.compile(f"({'|'.join(counts)}){self.between}({'|'.join(map(re.escape, units))}){self.after}")
+
+    def count(self, word: str) -> int:
+        if word.isdigit():
+            return int(word)
+        return self.counts.get(word) or _kanji_number(word) or 0
+
+
+# Durations by language, tried in this order whatever the conversation's language (people mix them).
+DURATIONS = {
+    "ja": DurationWords(units={"日間": 1, "日": 1, "週間": 7, "週": 7, "月間": 30, "月": 30}, kanji_counts=True,
+                        between=r"\s*(?:ヶ|か|カ|ケ|箇)?\s*", after=r"(?!曜)(?:くらい|ぐらい|ほど)?(?:は|の間|間)?",
+                        not_if=(r"\d{1,2}\s*月\s*\d{1,2}\s*日", r"\d{1,2}\s*日\s*まで")),
+    "en": DurationWords(units={"days": 1, "day": 1, "weeks": 7, "week": 7, "months": 30, "month": 30},
+                        counts=_EN_COUNT, after=r"\b"),
+}
+MAX_PAUSE_DAYS = 365
+
+
+def read_duration_days(t: str, languages: Iterable[DurationWords] = DURATIONS.values()) -> int | None:
+    """The days in the first duration written in ``t`` (NFKC, lower case): 「2週間」 → 14, "a month" → 30.
+    None when there is none, or it is not between one day and a year."""
+    for words in languages:
+        m = words.pattern.search(t)
+        if m is None or any(re.search(p, t) for p in words.not_if):
+            continue
+        days = words.count(m.group(1)) * words.units[m.group(2)]
+        if 0 < days <= MAX_PAUSE_DAYS:
+            return days
+    return None
 
 
 def _zone(tz: str):
@@ -372,20 +423,9 @@ def read_until(u: Understanding, text: str, lang: str, *, now: datetime, tz: str
     def day_start(d: date) -> datetime:
         return datetime.combine(d, time(0, 0), tzinfo=local.tzinfo)
 
-    m = re.search(r"(\d{1,3}|[一二三四五六七八九十]+)\s*(?:ヶ|か|カ|ケ|箇)?\s*(日間|日|週間|週|月間|月)(?!曜)(?:くらい|ぐらい|ほど)?(?:は|の間|間)?", t)
-    if m and not re.search(r"(\d{1,2})\s*月\s*(\d{1,2})\s*日", t) and not re.search(r"\d{1,2}\s*日\s*まで", t):
-        n = int(m.group(1)) if m.group(1).isdigit() else (_kanji_number(m.group(1)) or 0)
-        unit = m.group(2)
-        days = n * 7 if unit.startswith("週") else n * 30 if unit.startswith("月") else n
-        if 0 < days <= 365:
-            return now + timedelta(days=days)
-    m = re.search(r"(?:for )?(\d{1,3}|a|an|one|two|three|four|five|six|seven|ten|couple of|few)\s*(days?|weeks?|months?)\b", t)
-    if m:
-        n = int(m.group(1)) if m.group(1).isdigit() else _EN_COUNT[m.group(1)]
-        unit = m.group(2)
-        days = n * 7 if unit.startswith("week") else n * 30 if unit.startswith("month") else n
-        if 0 < days <= 365:
-            return now + timedelta(days=days)
+    days = read_duration_days(t)
+    if days is not None:
+        return now + timedelta(days=days)
     m = re.search(r"(来週|再来週|今週)?の?([月火水木金土日])曜(?:日)?(?:まで|から|以降)", t)
     if m:
         target = _JA_WEEKDAYS[m.group(2)]

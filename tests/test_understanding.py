@@ -69,6 +69,44 @@ def test_pause_dates_and_durations(text, when):
     assert U.read_until(u, text, "ja", now=now, tz="Asia/Tokyo") == when
 
 
+JST = timezone(timedelta(hours=9))
+
+
+@pytest.mark.parametrize("lang,text,when", [
+    # durations: n × days, weeks, months, in either language, from now
+    ("ja", "2週間", datetime(2026, 1, 19, 9, 0, tzinfo=timezone.utc)),
+    ("ja", "一週間くらい休みたい", datetime(2026, 1, 12, 9, 0, tzinfo=timezone.utc)),
+    ("ja", "十日間", datetime(2026, 1, 15, 9, 0, tzinfo=timezone.utc)),
+    ("ja", "2ヶ月は止めて", datetime(2026, 3, 6, 9, 0, tzinfo=timezone.utc)),
+    ("ja", "１か月の間", datetime(2026, 2, 4, 9, 0, tzinfo=timezone.utc)),
+    ("en", "3 days", datetime(2026, 1, 8, 9, 0, tzinfo=timezone.utc)),
+    ("en", "a month", datetime(2026, 2, 4, 9, 0, tzinfo=timezone.utc)),
+    ("en", "for a couple of weeks", datetime(2026, 1, 19, 9, 0, tzinfo=timezone.utc)),
+    ("en", "pause for a few days", datetime(2026, 1, 8, 9, 0, tzinfo=timezone.utc)),
+    ("en", "1 Week", datetime(2026, 1, 12, 9, 0, tzinfo=timezone.utc)),
+    ("ja", "2 weeks くらい", datetime(2026, 1, 19, 9, 0, tzinfo=timezone.utc)),  # mixed languages
+    # dates that only look like durations, and named days: the start of that day in their time zone
+    ("ja", "3月5日まで", datetime(2026, 3, 5, tzinfo=JST)),
+    ("ja", "20日まで", datetime(2026, 1, 20, tzinfo=JST)),
+    ("ja", "金曜日まで", datetime(2026, 1, 9, tzinfo=JST)),
+    ("ja", "来週まで", datetime(2026, 1, 12, tzinfo=JST)),
+    ("en", "until next week", datetime(2026, 1, 12, tzinfo=JST)),
+    # no date and no duration, or one longer than a year
+    ("ja", "400日", None), ("en", "500 days", None), ("en", "today", None), ("ja", "月曜日", None),
+])
+def test_pause_durations_in_both_languages(lang, text, when):
+    now = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)  # a Monday
+    assert U.read_until(shipped_content().understanding, text, lang, now=now, tz="Asia/Tokyo") == when
+
+
+@pytest.mark.parametrize("text,days", [
+    ("2週間", 14), ("3日", 3), ("3か月", 90), ("二週", 14), ("3 days", 3), ("two weeks", 14), ("an month", 30),
+    ("ten days", 10), ("3月5日", None), ("0 days", None), ("366日", None), ("nothing", None),
+])
+def test_one_duration_reader_for_every_language(text, days):
+    assert U.read_duration_days(text) == days
+
+
 def test_frequency_keeps_days_among_the_chosen_ones():
     assert days_per_week(["mon", "tue", "wed", "thu", "fri"], 1) == ["mon"]
     assert days_per_week(["mon", "tue", "wed", "thu", "fri"], -1) == ["mon", "wed"]
