@@ -390,6 +390,23 @@ def test_a_negation_outside_care_raises_no_panel_with_the_real_detector():
         assert "crisis_pause" not in chat.effect_names()
 
 
+@pytest.mark.parametrize("lang, words, aside", [("ja", "死にたい", "今日は雨です"), ("en", "want to die", "it rained all day")])
+def test_a_waiting_state_asks_its_question_again_with_its_own_buttons_then_the_lines(lang, words, aside):
+    chat = SignalChat(lang=lang)
+    chat.send_with("もう死にたい" if lang == "ja" else "I want to die", words, 0.95)
+    for state, tap, first, again in (("leaving", "c:crisis_care:listening:leave", "crisis.leave.how", "crisis.leave.again"),
+                                     ("back", "c:crisis_care:leaving:calmer", "crisis.back.question", "crisis.back.again")):
+        chat.press(tap)
+        assert chat.ids == [first] and chat.state == f"crisis_care:{state}"
+        own = [f"c:crisis_care:{state}:{ch.id}" for ch in chat.content.flows["crisis_care"].states[state].choices]
+        shown = [c.value for c in chat.choices]
+        assert shown[:len(own)] == own and shown[len(own):]
+        assert all(v.startswith(("tel:", "https://")) for v in shown[len(own):])
+        chat.send(aside)  # not an answer: their words, and the same question again with the same buttons
+        assert chat.ids[-1] == again and chat.state == f"crisis_care:{state}"
+        assert [c.value for c in chat.choices] == shown
+
+
 # ------------------------------------------------------------------- one folding (issue 14)
 # Crisis care folds with bot.detect.normalise.fold, like the detectors and the understanding layer:
 # width, kana, long vowels and repeated characters read alike.
