@@ -831,7 +831,10 @@ def _unreadable(run: _Run, convo: ConvoState, flow: FlowSpec, st: StateSpec, var
         run.ui("thanks" if intent == "thanks" else "greeting")
         return _reprompt(run, convo)
     top = strongest(run.signals)
-    if top is not None and top.kind not in (vars.get("_noticed") or []):
+    # A short answer to our own question ("yes keep them") answers it, even when it names no option:
+    # it is not a pattern to point out, whatever a detector makes of it.
+    answered = U.read_answer(run.u, text, run.lang) is not None
+    if top is not None and not answered and top.kind not in (vars.get("_noticed") or []):
         # What they wrote matters more than the buttons we showed: answer it, as from idle.
         run.notice(top, offer=run.content.signal_routes[top.kind].flow != flow.id)
         return None

@@ -123,6 +123,34 @@ def test_onboarding_from_follow_to_menu(chat: Chat):
     assert chat.state == "menu:choose"
 
 
+@pytest.mark.parametrize("answer", [{"ja": "はい、送ってほしい", "en": "yes keep them"},
+                                    {"ja": "うん、お願い", "en": "sure, please"},
+                                    {"ja": "いらないかな", "en": "no thanks"}])
+def test_a_short_answer_to_a_button_question_is_an_answer_not_a_pattern(chat: Chat, answer):
+    chat.follow()
+    chat.pick(f"onboarding.lang_{chat.lang}")
+    chat.pick("onboarding.consent_yes")
+    assert chat.state == "onboarding:reminders"
+    words = answer[chat.lang]
+    chat.with_signal("people_pleasing", words).send(words)
+    assert "noticed" not in [r.style for r in chat.replies]
+    assert not [i for i in chat.ids if i.startswith(("noticed.", "offer."))]
+    assert chat.state in ("onboarding:reminders", "menu:choose")  # asked which, or "no" taken; never dropped
+    if chat.state == "onboarding:reminders":
+        assert chat.button_ids()[:3] == ["reminders.preset.weekday_morning", "reminders.preset.monday_morning",
+                                         "reminders.preset.friday_evening"]
+
+
+def test_a_pattern_written_at_a_button_question_is_still_noticed(chat: Chat):
+    chat.follow()
+    chat.pick(f"onboarding.lang_{chat.lang}")
+    chat.pick("onboarding.consent_yes")
+    words = ("はい。でも本当は、頼まれると断れなくて毎晩遅くまで引き受けてしまうんです" if chat.lang == "ja"
+             else "yes, though honestly I say yes to every client even when I'm already exhausted")
+    chat.with_signal("people_pleasing", words).send(words)
+    assert "noticed" in [r.style for r in chat.replies]
+
+
 @pytest.mark.parametrize("lang", LANGS)
 def test_onboarding_switches_language_and_can_skip_reminders(lang):
     other = "en" if lang == "ja" else "ja"

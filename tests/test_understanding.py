@@ -597,3 +597,13 @@ def test_a_noticed_pattern_is_quoted_briefly_never_as_a_long_echo(evidence, expe
     long_en = "I have been answering client slack messages until 1am every single night this month and more"
     q = quoted(long_en)
     assert len(q) <= 61 and q.endswith("…") and long_en.startswith(q[:-1])
+
+
+def test_yes_keep_them_at_the_reminder_question_is_an_answer_with_the_real_detectors():
+    c = EngineChat(lang="en", is_new=True)
+    for words in ("hi", "English", "yes"):
+        c.send(words)
+    assert c.state == "onboarding:reminders"
+    c.send("yes keep them")
+    assert "noticed" not in [r.style for r in c.replies] and c.state == "onboarding:reminders"
+    assert c.ids == ["common.clarify"] and len(c.choices) == 4
