@@ -66,6 +66,10 @@ class Lexicon:
     hard_words: tuple[str, ...]
     good_words: tuple[str, ...]
     topics: dict[str, tuple[str, ...]]
+    # What makes a short answer a sentence rather than the name of a thing (see ``is_label``).
+    self_words: tuple[str, ...] = ()
+    statement_endings: tuple[str, ...] = ()
+    statement_starts: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -312,6 +316,28 @@ def is_question(u: Understanding, text: str, lang: str) -> bool:
         if lx.lang == "en" and any(t.startswith(s + " ") for s in lx.question_starts):
             return True
     return False
+
+
+LABEL_CHARS_JA = 16
+LABEL_CHARS_LATIN = 40
+_SENTENCE_MARKS = "。.!！?？\n「」\""
+
+
+def is_label(u: Understanding, text: str) -> bool:
+    """Whether a short answer names a thing (「毎週の投稿文の作成」, "late-night chat support") rather than
+    saying something about it (「ぜんぶ私がやってる」, "they never reply"): only a label reads well quoted
+    back as a topic."""
+    text = text.strip()
+    limit = LABEL_CHARS_JA if _JA_SCRIPT.search(text) else LABEL_CHARS_LATIN
+    if not text or len(text) > limit or any(ch in text for ch in _SENTENCE_MARKS):
+        return False
+    t = fold(text)
+    for lx in u.lexicons.values():
+        if any(has(t, w) for w in lx.self_words) or any(t.endswith(e) for e in lx.statement_endings):
+            return False
+        if any(t == w or t.startswith(w + " ") for w in lx.statement_starts):
+            return False
+    return True
 
 
 def tone(u: Understanding, text: str | None, lang: str) -> str | None:
@@ -604,7 +630,7 @@ def _phrases(path: Path, key: str, raw: Any, add) -> tuple[str, ...]:
 
 def _lexicon(lang: str, path: Path, raw: dict, add) -> Lexicon | None:
     known = {"answers", "fillers", "ordinals", "numbers", "approx", "languages", "intents", "question", "hard_words",
-             "good_words", "topics"}
+             "good_words", "topics", "statement"}
     for k in raw:
         if k not in known:
             add(path, str(k), f"unknown key (known: {', '.join(sorted(known))})")
@@ -664,6 +690,10 @@ def _lexicon(lang: str, path: Path, raw: dict, add) -> Lexicon | None:
                                    none=_phrases(path, f"{key}.none", spec.get("none"), add), max_chars=max_chars,
                                    in_free_text=_phrases(path, f"{key}.in_free_text", spec.get("in_free_text"), add))
     question = raw.get("question") or {}
+    statement = raw.get("statement") or {}
+    if not isinstance(statement, dict) or any(k not in ("self", "endings", "starts") for k in statement):
+        add(path, "statement", "has self, endings and starts (lists of words)")
+        statement = {}
     topics: dict[str, tuple[str, ...]] = {}
     for mid, words in (raw.get("topics") or {}).items():
         topics[str(mid)] = _phrases(path, f"topics.{mid}", words, add)
@@ -682,4 +712,7 @@ def _lexicon(lang: str, path: Path, raw: dict, add) -> Lexicon | None:
         question_starts=_phrases(path, "question.starts", question.get("starts"), add),
         hard_words=_phrases(path, "hard_words", raw.get("hard_words"), add),
         good_words=_phrases(path, "good_words", raw.get("good_words"), add),
-        topics=topics)
+        topics=topics,
+        self_words=_phrases(path, "statement.self", statement.get("self"), add),
+        statement_endings=_phrases(path, "statement.endings", statement.get("endings"), add),
+        statement_starts=_phrases(path, "statement.starts", statement.get("starts"), add))

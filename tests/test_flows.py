@@ -525,6 +525,30 @@ def test_independence_full_path(chat: Chat):
     assert chat.state == "idle"
 
 
+@pytest.mark.parametrize("answer", [{"ja": "ぜんぶ私がやってる", "en": "I do all of it"},
+                                    {"ja": "ぜんぶやってる", "en": "they never do anything"},
+                                    {"ja": "請求書の作成とSNSの予約投稿と毎週の報告", "en": "basically all of it, they never lift a finger"}])
+def test_independence_refers_to_a_sentence_in_our_words_instead_of_echoing_it(chat: Chat, answer):
+    words = answer[chat.lang]
+    generic = chat.label("independence.task_generic")
+    chat.press("go:independence")
+    chat.send(words)
+    assert chat.state == "independence:why"
+    assert words not in chat.texts[0] and generic in chat.texts[0]
+    assert not re.search(r"[「“]", chat.texts[0])  # nothing quoted
+    chat.pick("independence.why_faster")
+    assert words not in chat.texts[1] and generic in chat.texts[1]
+
+
+def test_independence_quotes_a_task_named_in_a_few_words(chat: Chat):
+    chat.press("go:independence")
+    chat.say("task")
+    quote = "「{}」" if chat.lang == "ja" else "“{}”"
+    assert quote.format(SAY[chat.lang]["task"]) in chat.texts[0]
+    chat.pick("independence.why_asked")
+    assert quote.format(SAY[chat.lang]["task"]) in chat.texts[1]
+
+
 def test_independence_when_nothing_comes_to_mind(chat: Chat):
     chat.press("go:independence")
     chat.pick("independence.nothing_comes")

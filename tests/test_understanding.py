@@ -607,3 +607,14 @@ def test_yes_keep_them_at_the_reminder_question_is_an_answer_with_the_real_detec
     c.send("yes keep them")
     assert "noticed" not in [r.style for r in c.replies] and c.state == "onboarding:reminders"
     assert c.ids == ["common.clarify"] and len(c.choices) == 4
+
+
+@pytest.mark.parametrize("text,label", [
+    ("毎週の投稿文の作成", True), ("夜中のLINE対応", True), ("ｻﾑﾈｲﾙ作り", True), ("writing their weekly posts", True),
+    ("late-night chat support", True), ("invoices", True),
+    ("ぜんぶ私がやってる", False), ("ぜんぶやってる", False), ("自分で全部やります", False), ("返信が遅いから", False),
+    ("I do all of it", False), ("my invoices", False), ("they never reply", False), ("it's everything", False),
+    ("請求書の作成とSNSの予約投稿と毎週の報告", False), ("投稿文。あと請求", False), ("", False),
+])
+def test_a_short_answer_names_a_thing_or_says_a_sentence(text, label):
+    assert U.is_label(shipped_content().understanding, text) is label
