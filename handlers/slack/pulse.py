@@ -75,11 +75,15 @@ async def team_week_rows(session, *, team_id: str, week: PulseWeek) -> tuple[lis
     return [tuple(r) for r in checkins], [tuple(r) for r in signals]
 
 
-async def run_team_pulse(runtime, *, now: datetime | None = None) -> dict[str, int]:
-    """One pass of the weekly job; returns counts (posted, skipped for too few members, failed)."""
+async def run_team_pulse(runtime, *, now: datetime | None = None, sender=None) -> dict[str, int]:  # noqa: ANN001
+    """One pass of the weekly job; returns counts (posted, skipped for too few members, failed).
+    Posts through ``sender`` (default: the runtime's Slack sender)."""
     from bot.store.slack_models import SlackPulseRelease, SlackTeam
 
-    sender = runtime.senders.get("slack") or runtime.extras.get("slack_sender")
+    from handlers.edge import edge_of
+
+    parts = edge_of(runtime).slack
+    sender = sender or runtime.senders.get("slack") or (parts.sender if parts is not None else None)
     now = now or runtime.clock()
     min_members = max(runtime.settings.slack_pulse_min_members, PULSE_MIN_FLOOR)
     secret = runtime.settings.slack_signing_secret or runtime.settings.slack_client_secret or ""
