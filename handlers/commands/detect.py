@@ -14,7 +14,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from bot.detect.detector import load_detector
 from bot.detect.evaluate import LabelledFileError, evaluate, load_labelled
