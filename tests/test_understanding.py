@@ -385,7 +385,7 @@ def test_content_check_names_bad_interrupts_understands_and_means(tmp_path):
 
 
 def test_content_graph_draws_what_a_state_understands_and_what_may_interrupt_it():
-    from bot.cli import mermaid
+    from bot.diagram import mermaid
 
     graph = mermaid(shipped_content().flows["onboarding"])
     assert "reminders --> done: understands reminder_time" in graph
