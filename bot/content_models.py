@@ -187,6 +187,7 @@ class TopicArg(Strict):
     from_: str = Field(alias="from")
     save: str
     generic: MessageId
+    quote: bool = False  # the label in quote marks
 
 
 class FollowupArg(Strict):
@@ -223,7 +224,7 @@ ARG_KINDS: dict[str, ArgKind] = {
     "bool": ArgKind(Annotated[bool, Field(strict=True)], "{name} needs true or false, not {arg!r}"),
     "duration": ArgKind(Duration, "{name} needs a duration like 7d, not {arg!r}"),
     "preset": ArgKind(Annotated[str, Field(strict=True)], "{name} needs a preset id"),
-    "topic": ArgKind(TopicArg, "{name} needs {{from: <value>, save: <value>, generic: <message id>}}"),
+    "topic": ArgKind(TopicArg, "{name} needs {{from: <value>, save: <value>, generic: <message id>, quote: <true or false, optional>}}"),
     "followup": ArgKind(FollowupArg, "{name} needs {{after: <duration like 3d>, message: <id>, "
                                      "flow: <flow id, optional>}}"),
 }
@@ -610,6 +611,14 @@ class QuestionSpec(Strict):
     starts: Words = ()
 
 
+class StatementSpec(Strict):
+    """What makes a short answer a sentence rather than the name of a thing (``understand.is_label``)."""
+
+    self_: Words = Field((), alias="self")  # words about oneself (私, my)
+    endings: Words = ()
+    starts: Words = ()
+
+
 class UnderstandingFile(Strict):
     """understanding/<lang>.yaml: how free text is read by meaning."""
 
@@ -624,6 +633,7 @@ class UnderstandingFile(Strict):
     hard_words: Words = ()
     good_words: Words = ()
     topics: dict[str, Words] = {}  # message id → words that name the topic
+    statement: StatementSpec = StatementSpec()
 
     @field_validator("answers")
     @classmethod

@@ -266,7 +266,8 @@ class _Run:
             elif a.name == "acknowledge":
                 self.acknowledge(vars)
             elif a.name == "short_topic":
-                vars[a.arg["save"]] = self.short_topic(vars.get(a.arg["from"]), a.arg["generic"])
+                vars[a.arg["save"]] = self.short_topic(vars.get(a.arg["from"]), a.arg["generic"],
+                                                       quote=bool(a.arg.get("quote")))
             else:  # export_data, delete_data, resume
                 self.effect(a.name)
 
@@ -291,14 +292,13 @@ class _Run:
         if trend is not None:
             self.say(f"checkin.trend.{trend}")
 
-    def short_topic(self, raw: Any, generic: str) -> str:
-        """A topic a client may read: what they wrote only when it is a short label, else our generic words."""
+    def short_topic(self, raw: Any, generic: str, *, quote: bool = False) -> str:
+        """A topic a client may read: what they wrote only when it is a short label (in quote marks with
+        ``quote``), else our generic words."""
         text = raw.strip() if isinstance(raw, str) else ""
-        limit = 16 if U._JA_SCRIPT.search(text) else 40
-        if text and len(text) <= limit and not any(ch in text for ch in "。.!！?？\n「」\"") \
-                and not any(U.has(U.fold(text), w) for w in ("私", "わたし", "自分", "i", "my", "me", "i'm")):
-            return text
-        return self.label(generic)
+        if not U.is_label(self.u, text):
+            return self.label(generic)
+        return self.content.text(self.content.ui["option_quote"], self.lang, {"option": text}) if quote else text
 
     def options_text(self, flow: FlowSpec, st: StateSpec, only: Sequence[Any] | None = None, *,
                      numbered: bool = False) -> str:
@@ -830,7 +830,10 @@ def _unreadable(run: _Run, convo: ConvoState, flow: FlowSpec, st: StateSpec, var
         run.ui("thanks" if intent == "thanks" else "greeting")
         return _reprompt(run, convo)
     top = strongest(run.signals)
-    if top is not None and top.kind not in (vars.get("_noticed") or []):
+    # A short answer to our own question ("yes keep them") answers it, even when it names no option:
+    # it is not a pattern to point out, whatever a detector makes of it.
+    answered = U.read_answer(run.u, text, run.lang) is not None
+    if top is not None and not answered and top.kind not in (vars.get("_noticed") or []):
         # What they wrote matters more than the buttons we showed: answer it, as from idle.
         run.notice(top, offer=run.content.signal_routes[top.kind].flow != flow.id)
         return None

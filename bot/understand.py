@@ -66,6 +66,10 @@ class Lexicon:
     hard_words: tuple[str, ...]
     good_words: tuple[str, ...]
     topics: dict[str, tuple[str, ...]]
+    # What makes a short answer a sentence rather than the name of a thing (see ``is_label``).
+    self_words: tuple[str, ...] = ()
+    statement_endings: tuple[str, ...] = ()
+    statement_starts: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -314,6 +318,28 @@ def is_question(u: Understanding, text: str, lang: str) -> bool:
     return False
 
 
+LABEL_CHARS_JA = 16
+LABEL_CHARS_LATIN = 40
+_SENTENCE_MARKS = "。.!！?？\n「」\""
+
+
+def is_label(u: Understanding, text: str) -> bool:
+    """Whether a short answer names a thing (「毎週の投稿文の作成」, "late-night chat support") rather than
+    saying something about it (「ぜんぶ私がやってる」, "they never reply"): only a label reads well quoted
+    back as a topic."""
+    text = text.strip()
+    limit = LABEL_CHARS_JA if _JA_SCRIPT.search(text) else LABEL_CHARS_LATIN
+    if not text or len(text) > limit or any(ch in text for ch in _SENTENCE_MARKS):
+        return False
+    t = fold(text)
+    for lx in u.lexicons.values():
+        if any(has(t, w) for w in lx.self_words) or any(t.endswith(e) for e in lx.statement_endings):
+            return False
+        if any(t == w or t.startswith(w + " ") for w in lx.statement_starts):
+            return False
+    return True
+
+
 def tone(u: Understanding, text: str | None, lang: str) -> str | None:
     """"hard" or "good" when the words say so, else None."""
     if not text:
@@ -353,6 +379,57 @@ _EN_MONTHS = {m: i + 1 for i, m in enumerate(("jan", "feb", "mar", "apr", "may",
                                                "nov", "dec"))}
 _EN_COUNT = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "ten": 10,
              "couple of": 2, "few": 3}
+_KANJI_COUNT = "[一二三四五六七八九十]+"
+
+
+@dataclass(frozen=True, slots=True)
+class DurationWords:
+    """How one language writes a duration ("3 days", 「2週間」): the units with their length in days,
+    the count words besides digits, what may stand between count and unit and after the unit, and
+    the dates that only look like a duration (「3月5日」, 「20日まで」)."""
+
+    units: dict[str, int]
+    counts: dict[str, int] = field(default_factory=dict)
+    kanji_counts: bool = False
+    between: str = r"\s*"
+    after: str = ""
+    not_if: tuple[str, ...] = ()
+
+    @property
+    def pattern(self) -> re.Pattern:
+        """count, unit (re caches the compiled pattern)."""
+        counts = [r"\d{1,3}"] + ([_KANJI_COUNT] if self.kanji_counts else []) + [re.escape(w) for w in self.counts]
+        units = sorted(self.units, key=len, reverse=True)
+        return re.compile(f"({'|'.join(counts)}){self.between}({'|'.join(map(re.escape, units))}){self.after}")
+
+    def count(self, word: str) -> int:
+        if word.isdigit():
+            return int(word)
+        return self.counts.get(word) or _kanji_number(word) or 0
+
+
+# Durations by language, tried in this order whatever the conversation's language (people mix them).
+DURATIONS = {
+    "ja": DurationWords(units={"日間": 1, "日": 1, "週間": 7, "週": 7, "月間": 30, "月": 30}, kanji_counts=True,
+                        between=r"\s*(?:ヶ|か|カ|ケ|箇)?\s*", after=r"(?!曜)(?:くらい|ぐらい|ほど)?(?:は|の間|間)?",
+                        not_if=(r"\d{1,2}\s*月\s*\d{1,2}\s*日", r"\d{1,2}\s*日\s*まで")),
+    "en": DurationWords(units={"days": 1, "day": 1, "weeks": 7, "week": 7, "months": 30, "month": 30},
+                        counts=_EN_COUNT, after=r"\b"),
+}
+MAX_PAUSE_DAYS = 365
+
+
+def read_duration_days(t: str, languages: Iterable[DurationWords] = DURATIONS.values()) -> int | None:
+    """The days in the first duration written in ``t`` (NFKC, lower case): 「2週間」 → 14, "a month" → 30.
+    None when there is none, or it is not between one day and a year."""
+    for words in languages:
+        m = words.pattern.search(t)
+        if m is None or any(re.search(p, t) for p in words.not_if):
+            continue
+        days = words.count(m.group(1)) * words.units[m.group(2)]
+        if 0 < days <= MAX_PAUSE_DAYS:
+            return days
+    return None
 
 
 def _zone(tz: str):
@@ -372,20 +449,9 @@ def read_until(u: Understanding, text: str, lang: str, *, now: datetime, tz: str
     def day_start(d: date) -> datetime:
         return datetime.combine(d, time(0, 0), tzinfo=local.tzinfo)
 
-    m = re.search(r"(\d{1,3}|[一二三四五六七八九十]+)\s*(?:ヶ|か|カ|ケ|箇)?\s*(日間|日|週間|週|月間|月)(?!曜)(?:くらい|ぐらい|ほど)?(?:は|の間|間)?", t)
-    if m and not re.search(r"(\d{1,2})\s*月\s*(\d{1,2})\s*日", t) and not re.search(r"\d{1,2}\s*日\s*まで", t):
-        n = int(m.group(1)) if m.group(1).isdigit() else (_kanji_number(m.group(1)) or 0)
-        unit = m.group(2)
-        days = n * 7 if unit.startswith("週") else n * 30 if unit.startswith("月") else n
-        if 0 < days <= 365:
-            return now + timedelta(days=days)
-    m = re.search(r"(?:for )?(\d{1,3}|a|an|one|two|three|four|five|six|seven|ten|couple of|few)\s*(days?|weeks?|months?)\b", t)
-    if m:
-        n = int(m.group(1)) if m.group(1).isdigit() else _EN_COUNT[m.group(1)]
-        unit = m.group(2)
-        days = n * 7 if unit.startswith("week") else n * 30 if unit.startswith("month") else n
-        if 0 < days <= 365:
-            return now + timedelta(days=days)
+    days = read_duration_days(t)
+    if days is not None:
+        return now + timedelta(days=days)
     m = re.search(r"(来週|再来週|今週)?の?([月火水木金土日])曜(?:日)?(?:まで|から|以降)", t)
     if m:
         target = _JA_WEEKDAYS[m.group(2)]
@@ -585,4 +651,6 @@ def _lexicon(lang: str, f: Any) -> Lexicon:
         intents=intents,
         question_endings=f.question.endings, question_starts=_folded(f.question.starts),
         hard_words=_folded(f.hard_words), good_words=_folded(f.good_words),
-        topics={k: _folded(v) for k, v in f.topics.items()})
+        topics={k: _folded(v) for k, v in f.topics.items()},
+        self_words=_folded(f.statement.self_), statement_endings=_folded(f.statement.endings),
+        statement_starts=_folded(f.statement.starts))

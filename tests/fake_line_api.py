@@ -608,7 +608,7 @@ class LineWorld:
 
     async def settle(self) -> None:
         """Run one inbox pass now and let it finish (so 'nothing more was sent' means something)."""
-        await self.runtime.extras["inbox"].run_once()
+        await self.runtime.inbox.run_once()
 
 
 def line_settings(settings, fake: FakeLineApi):

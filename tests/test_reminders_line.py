@@ -20,7 +20,7 @@ def spec(shared_dir):
 
 async def test_a_reminder_is_pushed_with_its_retry_key_and_retried_once_on_a_500(settings, clock, spec):
     from bot.runtime import build_runtime
-    from handlers.senders import install_senders
+    from handlers.compose import install_senders
 
     fake = FakeLineApi(validate=spec.request_errors)
     async with fake.serve():

@@ -161,7 +161,9 @@ async def test_a_newcomer_is_onboarded_and_checks_in_by_tapping(web, runtime):
 def _visitor_id(client: httpx.AsyncClient, runtime) -> str:
     from itsdangerous import URLSafeSerializer
 
-    chat = runtime.extras["web"]
+    from handlers.edge import edge_of
+
+    chat = edge_of(runtime).web
     serializer: URLSafeSerializer = chat.cookies._serializer
     return serializer.loads(client.cookies[COOKIE_NAME])
 

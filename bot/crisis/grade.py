@@ -7,7 +7,6 @@ score thresholds, ambiguous phrases, negation cues, and the phrases that mean "I
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -15,8 +14,9 @@ from typing import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bot.detect.normalise import fold as fold_text, fold_pattern
 from bot.errors import ContentError
-from bot.text import katakana_to_hiragana, normalize_command
+from bot.text import normalize_command
 from bot.types import LANGUAGES, Signal
 
 CARE_FILE = "crisis/care.yaml"
@@ -33,16 +33,15 @@ class Grade(str, Enum):
 
 
 def fold(text: str) -> str:
-    """Fold text for matching: NFKC, lower case, katakana → hiragana, single spaces, ’ → '."""
-    t = unicodedata.normalize("NFKC", text).lower().replace("’", "'").replace("‘", "'")
-    return re.sub(r"\s+", " ", katakana_to_hiragana(t)).strip()
+    """Text for matching: the one folding (``bot.detect.normalise.fold``), single spaces."""
+    return re.sub(r"\s+", " ", fold_text(text)).strip()
 
 
 def _patterns(value: list[str]) -> tuple[re.Pattern, ...]:
     out = []
     for p in value:
         try:
-            out.append(re.compile(p))
+            out.append(re.compile(fold_pattern(p)))
         except re.error as exc:
             raise ValueError(f"not a regular expression: {p!r} ({exc})") from None
     return tuple(out)
