@@ -72,11 +72,13 @@ def load_core(settings: Settings) -> tuple[Content, Any]:
 def _install_domains(runtime: Runtime) -> None:
     """Let each domain beyond the core register its interpreters and effect handlers."""
     from bot import metrics, retention
+    from bot.domain import domains
 
     metrics.install(runtime)
     retention.install(runtime)
-    from bot import reminders
-    reminders.install(runtime)
+    for domain in domains():
+        if domain.install is not None:
+            domain.install(runtime)
 
 
 async def build_runtime(settings: Settings | None = None, *, clock: Callable[[], datetime] = utcnow,

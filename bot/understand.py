@@ -601,6 +601,11 @@ def similarity(text: str, label: str) -> float:
 
 def load_understanding(root: Path, languages: tuple[str, ...], add, read_yaml) -> Understanding:
     """Read ``understanding/<lang>.yaml``; ``add(path, key, problem)`` records each problem."""
+    from pydantic import ValidationError
+
+    from bot.content import model_errors
+    from bot.content_models import UnderstandingFile
+
     u = Understanding()
     for lang in languages:
         path = root / "understanding" / f"{lang}.yaml"
@@ -610,109 +615,42 @@ def load_understanding(root: Path, languages: tuple[str, ...], add, read_yaml) -
         raw = read_yaml(path)
         if raw is None:
             continue
-        if not isinstance(raw, dict):
-            add(path, "(file)", "an understanding file is a mapping (answers, ordinals, intents, ...)")
+        try:
+            parsed = UnderstandingFile.model_validate(raw)
+        except ValidationError as exc:
+            for e in model_errors(f"understanding/{lang}.yaml", exc, raw):
+                add(path, e.key, e.problem)
             continue
-        lx = _lexicon(lang, path, raw, add)
-        if lx is not None:
-            u.lexicons[lang] = lx
+        u.lexicons[lang] = _lexicon(lang, parsed)
     return u
 
 
-def _phrases(path: Path, key: str, raw: Any, add) -> tuple[str, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list) or not all(isinstance(p, (str, int)) and str(p).strip() for p in raw):
-        add(path, key, "must be a list of non-empty phrases")
-        return ()
-    return tuple(fold(str(p)) or str(p).strip() for p in raw)
+def _folded(words: Iterable[str]) -> tuple[str, ...]:
+    return tuple(fold(w) or w.strip() for w in words)
 
 
-def _lexicon(lang: str, path: Path, raw: dict, add) -> Lexicon | None:
-    known = {"answers", "fillers", "ordinals", "numbers", "approx", "languages", "intents", "question", "hard_words",
-             "good_words", "topics", "statement"}
-    for k in raw:
-        if k not in known:
-            add(path, str(k), f"unknown key (known: {', '.join(sorted(known))})")
-    answers: dict[str, tuple[str, ...]] = {}
-    for kind in ANSWER_KINDS:
-        got = _phrases(path, f"answers.{kind}", (raw.get("answers") or {}).get(kind), add)
-        if not got:
-            add(path, f"answers.{kind}", "needs a list of phrases")
-        answers[kind] = got
-    for kind in (raw.get("answers") or {}):
-        if kind not in ANSWER_KINDS:
-            add(path, f"answers.{kind}", f"unknown answer kind (known: {', '.join(ANSWER_KINDS)})")
-    ordinals: dict[str, tuple[str, ...]] = {}
-    for key, phrases in (raw.get("ordinals") or {}).items():
-        if str(key) not in ORDINAL_KEYS:
-            add(path, f"ordinals.{key}", f"positions are {', '.join(ORDINAL_KEYS)}")
-            continue
-        ordinals[str(key)] = _phrases(path, f"ordinals.{key}", phrases, add)
-    numbers: dict[str, int] = {}
-    for word, value in (raw.get("numbers") or {}).items():
-        if not isinstance(value, int) or isinstance(value, bool):
-            add(path, f"numbers.{word}", f"must be a whole number, not {value!r}")
-            continue
-        numbers[fold(str(word))] = value
-    languages: dict[str, tuple[str, ...]] = {}
-    for code, names in (raw.get("languages") or {}).items():
-        languages[str(code)] = _phrases(path, f"languages.{code}", names, add)
-    intents: dict[str, IntentRule] = {}
-    for name, spec in (raw.get("intents") or {}).items():
-        key = f"intents.{name}"
-        if name not in INTENTS:
-            add(path, key, f"unknown intent (known: {', '.join(INTENTS)})")
-            continue
-        if not isinstance(spec, dict):
-            add(path, key, "an intent has exact (phrases), all (lists of word groups), none and max_chars")
-            continue
-        for k in spec:
-            if k not in ("exact", "all", "none", "max_chars", "in_free_text"):
-                add(path, f"{key}.{k}", "unknown key (known: exact, all, none, max_chars, in_free_text)")
-        groups_raw = spec.get("all") or []
-        entries: list[tuple[tuple[str, ...], ...]] = []
-        if not isinstance(groups_raw, list):
-            add(path, f"{key}.all", "a list of word groups (each a list of words)")
-            groups_raw = []
-        if groups_raw and all(isinstance(g, list) and all(isinstance(w, (str, int)) for w in g) for g in groups_raw):
-            entries.append(tuple(_phrases(path, f"{key}.all[{i}]", g, add) for i, g in enumerate(groups_raw)))
-        elif groups_raw:
-            add(path, f"{key}.all", "a list of word groups (each a list of words)")
-        max_chars = spec.get("max_chars", 40)
-        if not isinstance(max_chars, int) or max_chars <= 0:
-            add(path, f"{key}.max_chars", "a positive whole number")
-            max_chars = 40
-        exact = frozenset(_phrases(path, f"{key}.exact", spec.get("exact"), add))
-        if not exact and not entries:
-            add(path, key, "needs exact phrases or word groups under all")
-        intents[name] = IntentRule(exact=exact, groups=tuple(entries),
-                                   none=_phrases(path, f"{key}.none", spec.get("none"), add), max_chars=max_chars,
-                                   in_free_text=_phrases(path, f"{key}.in_free_text", spec.get("in_free_text"), add))
-    question = raw.get("question") or {}
-    statement = raw.get("statement") or {}
-    if not isinstance(statement, dict) or any(k not in ("self", "endings", "starts") for k in statement):
-        add(path, "statement", "has self, endings and starts (lists of words)")
-        statement = {}
-    topics: dict[str, tuple[str, ...]] = {}
-    for mid, words in (raw.get("topics") or {}).items():
-        topics[str(mid)] = _phrases(path, f"topics.{mid}", words, add)
+def _lexicon(lang: str, f: Any) -> Lexicon:
+    """One validated understanding file (``UnderstandingFile``), its phrases folded."""
+    answers = {kind: _folded(words) for kind, words in f.answers.items()}
     # Folding drops long-vowel marks (うーん → うん, んー → ん): a filler shortened that way must not eat
     # an answer word (「うん」, 「ううん」), so those are kept only when no answer starts or ends with them.
     answer_words = {w for words in answers.values() for w in words}
-    raw_fillers = [str(f).strip().lower() for f in (raw.get("fillers") or [])]
     fillers = tuple(
-        f for f, r in zip(_phrases(path, "fillers", raw.get("fillers"), add), raw_fillers)
-        if f == r or not any(w.startswith(f) or w.endswith(f) for w in answer_words))
+        folded for folded, raw in zip(_folded(f.fillers), (w.strip().lower() for w in f.fillers))
+        if folded == raw or not any(w.startswith(folded) or w.endswith(folded) for w in answer_words))
+    intents = {name: IntentRule(exact=frozenset(_folded(rule.exact)),
+                                groups=(tuple(_folded(g) for g in rule.all),) if rule.all else (),
+                                none=_folded(rule.none), max_chars=rule.max_chars,
+                                in_free_text=_folded(rule.in_free_text))
+               for name, rule in f.intents.items()}
     return Lexicon(
-        lang=lang, answers=answers, fillers=fillers, ordinals=ordinals,
-        numbers=numbers, approx=_phrases(path, "approx", raw.get("approx"), add), languages=languages,
+        lang=lang, answers=answers, fillers=fillers,
+        ordinals={k: _folded(v) for k, v in f.ordinals.items()},
+        numbers={fold(word): value for word, value in f.numbers.items()},
+        approx=_folded(f.approx), languages={k: _folded(v) for k, v in f.languages.items()},
         intents=intents,
-        question_endings=tuple(str(e) for e in (question.get("endings") or [])),
-        question_starts=_phrases(path, "question.starts", question.get("starts"), add),
-        hard_words=_phrases(path, "hard_words", raw.get("hard_words"), add),
-        good_words=_phrases(path, "good_words", raw.get("good_words"), add),
-        topics=topics,
-        self_words=_phrases(path, "statement.self", statement.get("self"), add),
-        statement_endings=_phrases(path, "statement.endings", statement.get("endings"), add),
-        statement_starts=_phrases(path, "statement.starts", statement.get("starts"), add))
+        question_endings=f.question.endings, question_starts=_folded(f.question.starts),
+        hard_words=_folded(f.hard_words), good_words=_folded(f.good_words),
+        topics={k: _folded(v) for k, v in f.topics.items()},
+        self_words=_folded(f.statement.self_), statement_endings=_folded(f.statement.endings),
+        statement_starts=_folded(f.statement.starts))

@@ -10,7 +10,6 @@ import asyncio
 import os
 import shutil
 import uuid
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -166,7 +165,7 @@ async def runtime(settings, clock):
 
 
 def settings_with(settings: Settings, **changes) -> Settings:
-    return replace(settings, **changes)
+    return settings.model_copy(update=changes)
 
 
 @pytest.fixture

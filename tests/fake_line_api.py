@@ -612,10 +612,8 @@ class LineWorld:
 
 
 def line_settings(settings, fake: FakeLineApi):
-    from dataclasses import replace
-
-    return replace(settings, line_channel_secret=CHANNEL_SECRET, line_channel_access_token=fake.token,
-                   line_api_base_url=fake.url)
+    return settings.model_copy(update={"line_channel_secret": CHANNEL_SECRET, "line_channel_access_token": fake.token,
+                                       "line_api_base_url": fake.url})
 
 
 @contextlib.asynccontextmanager

@@ -545,7 +545,6 @@ async def test_send_due_command(runtime, clock, settings, tmp_path):
 
 async def test_the_scheduler_ticks_passes_and_runs_periodic_jobs(world, clock, settings):
     """APScheduler only ticks: a pass every REMINDER_TICK_SECONDS, and each runtime.periodic job."""
-    from dataclasses import replace
 
     from bot.reminders.worker import scheduler_task
 
@@ -553,7 +552,7 @@ async def test_the_scheduler_ticks_passes_and_runs_periodic_jobs(world, clock, s
     await world.meet(kai)
     await world.say(kai, "every day at 9am")
     clock.now = datetime(2026, 1, 6, 0, 0, tzinfo=timezone.utc)
-    world.runtime.settings = replace(settings, extra={"REMINDER_TICK_SECONDS": "0.2"})
+    world.runtime.settings = settings.model_copy(update={"extra": {"REMINDER_TICK_SECONDS": "0.2"}})
     housekeeping = asyncio.Event()
 
     async def purge(rt) -> None:

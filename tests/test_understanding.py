@@ -375,7 +375,7 @@ def test_content_check_names_bad_interrupts_understands_and_means(tmp_path):
     errs = [str(e) for e in validate_content(root)]
     for expected in (
         "flows/onboarding.yaml: states.consent.interrupts: unknown interruption 'dance'",
-        "flows/onboarding.yaml: states.consent.choices[0].means: unknown answer kind 'perhaps'",
+        "flows/onboarding.yaml: states.consent.choices.keep.means: unknown answer kind 'perhaps'",
         "flows/onboarding.yaml: states.reminders.understands.telepathy: unknown",
         "flows/onboarding.yaml: states.reminders.understands.reminder_time: unknown target 'nowhere'",
         "understanding/en.yaml: intents.teleport: unknown intent",

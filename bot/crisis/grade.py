@@ -12,8 +12,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Sequence
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bot.detect.normalise import fold as fold_text, fold_pattern
 from bot.errors import ContentError
@@ -98,18 +97,11 @@ class CarePolicy(BaseModel):
 
 
 def load_policy(root: Path) -> tuple[CarePolicy | None, list[ContentError]]:
-    path = root / CARE_FILE
-    if not path.is_file():
-        return None, [ContentError(CARE_FILE, "(file)", "missing: crisis care phrases and thresholds are required")]
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        return None, [ContentError(CARE_FILE, "(file)", f"not valid YAML: {exc}")]
-    try:
-        return CarePolicy.model_validate(raw), []
-    except ValidationError as exc:
-        return None, [ContentError(CARE_FILE, ".".join(str(x) for x in e["loc"]) or "(file)", e["msg"])
-                      for e in exc.errors()]
+    """``root/crisis/care.yaml``, validated; every problem named with its key."""
+    from bot.content import load_model
+
+    return load_model(root, CARE_FILE, CarePolicy,
+                      missing="missing: crisis care phrases and thresholds are required")
 
 
 # ---------------------------------------------------------------------------- grading
