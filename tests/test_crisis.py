@@ -448,3 +448,30 @@ def test_sos_in_any_width_or_kana_shows_the_lines(text):
     chat = EngineChat(lang="ja")
     chat.send(text)
     assert chat.replies[0].style == "crisis" and chat.ids[0] == "crisis.panel.on_request"
+
+
+# ------------------------------------------------------- hesitation is not an answer
+# Folding shortens 「うーん」 to the yes word 「うん」; in care a sound of hesitation must not be read as
+# "yes, I am thinking of ending my life".
+
+
+@pytest.mark.parametrize("text, yes, no", [
+    ("うーん", False, False), ("うーーん…", False, False), ("ｳｰﾝ", False, False), ("んー", False, False),
+    ("hmm", False, False), ("hmmmm", False, False), ("um...", False, False),
+    ("うん", True, False), ("うーん、そうかも", True, False), ("うーんそうかも", True, False),
+    ("hmm yes", True, False), ("um no", False, True), ("えっと、いいえ", False, True),
+])
+def test_a_sound_of_hesitation_is_neither_yes_nor_no_but_what_follows_it_counts(text, yes, no):
+    from bot.crisis.grade import read_care_text
+
+    got = read_care_text(text, POLICY)
+    assert (got.yes, got.no) == (yes, no), text
+
+
+@pytest.mark.parametrize("lang, words, hum", [("ja", "全部消えたい", "うーん"), ("en", "I sort of want to die", "hmm")])
+def test_humming_at_the_direct_question_is_not_taken_as_yes(lang, words, hum):
+    chat = SignalChat(lang=lang)
+    chat.send_with(words, words.split()[-1] if lang == "en" else "消えたい", 1.0 if lang == "ja" else 0.6)
+    assert chat.state == "crisis_care:asked"
+    chat.send(hum)
+    assert "crisis.panel.asked_yes" not in chat.ids and "crisis.ask.thanks_no" not in chat.ids

@@ -7,6 +7,7 @@ score thresholds, ambiguous phrases, negation cues, and the phrases that mean "I
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -77,6 +78,9 @@ class CarePolicy(BaseModel):
     # Crisis words the writer denies ("死にたいとは思わないけど"): the detector raises no signal for
     # them, and care still acknowledges that it is hard, with no panel.
     negated_mention: dict[str, tuple[str, ...]]
+    # Sounds of hesitation (「うーん」, "hmm"): not an answer. Matched before folding, which would
+    # shorten 「うーん」 to the yes word 「うん」.
+    hesitation: dict[str, tuple[str, ...]] = {}
 
     _compile = field_validator("ambiguous", "negated_after", "negated_before", mode="before")(
         lambda v: _patterns(list(v or [])))
@@ -89,6 +93,11 @@ class CarePolicy(BaseModel):
         if missing:
             raise ValueError(f"needs phrases in {', '.join(missing)}")
         return {lang: tuple(fold(str(p)) for p in phrases) for lang, phrases in value.items()}
+
+    @field_validator("hesitation", mode="after")
+    @classmethod
+    def _sounds(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        return {lang: tuple(_sound(str(p)) for p in phrases) for lang, phrases in value.items()}
 
     def phrases(self, name: str) -> tuple[str, ...]:
         """A phrase set in every language (people mix languages; a Japanese 大丈夫 counts in English)."""
@@ -171,8 +180,27 @@ def _answers(t: str, phrases: Sequence[str]) -> bool:
     return bool(first) and first in phrases
 
 
+def _sound(text: str) -> str:
+    """NFKC, lower case, hiragana, runs shortened and long-vowel marks kept: 「ｳｰｰﾝ」 reads as 「うーん」."""
+    t = unicodedata.normalize("NFKC", text).strip().lower()
+    t = re.sub(r"(.)\1{2,}", r"\1\1", t.translate(_KATAKANA_SOUNDS))  # "hmmmm" → "hmm"
+    return re.sub(r"[ー〜~]+", "ー", t)
+
+
+_KATAKANA_SOUNDS = {code: code - 0x60 for code in range(0x30A1, 0x30F7)}
+
+
+def without_hesitation(text: str, policy: CarePolicy) -> str:
+    """``text`` with a leading sound of hesitation taken off (「うーん、そうかも」 → 「そうかも」; 「うーん」 → "")."""
+    sound = _sound(text)
+    for p in sorted(policy.phrases("hesitation"), key=len, reverse=True):
+        if sound.startswith(p) and not (p.isascii() and sound[len(p):len(p) + 1].isalnum()):
+            return sound[len(p):].lstrip(" 、,.。…!！?？")
+    return text
+
+
 def read_care_text(text: str, policy: CarePolicy) -> Said:
-    t = fold(text)
+    t = fold(without_hesitation(text, policy))
     not_ok = _contains(t, policy.phrases("not_ok"))
     return Said(
         leave=_contains(t, policy.phrases("leave")) and not not_ok,
