@@ -420,6 +420,8 @@ class _Run:
         self.say(route.noticed, {"evidence": quoted(signal.evidence)}, style="noticed", evidence=[signal])
         if offer:
             self.say(route.offer, choices=self.offer_choices(signal.kind))
+            if route.flow:  # a plain "yes" / 「うん」 in idle answers it (OFFER_TTL)
+                self.memory["_offer"] = {"kind": signal.kind, "at": self.now.isoformat()}
 
     def offer_choices(self, kind: str) -> list[Choice]:
         route = self.content.signal_routes[kind]
@@ -637,8 +639,6 @@ def _idle_text(run: _Run, text: str, interpreters: Sequence[Interpreter]) -> Con
     noticed = dict(run.memory.get("_noticed_at") or {})
     if top is not None and top.kind not in noticed:
         run.notice(top, offer=True)
-        if run.content.signal_routes[top.kind].flow:
-            run.memory["_offer"] = {"kind": top.kind, "at": run.now.isoformat()}
         noticed[top.kind] = run.now.isoformat()
         run.memory["_noticed_at"] = noticed
         return None

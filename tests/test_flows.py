@@ -151,6 +151,18 @@ def test_a_pattern_written_at_a_button_question_is_still_noticed(chat: Chat):
     assert "noticed" in [r.style for r in chat.replies]
 
 
+def test_yes_to_a_practice_offered_at_a_button_question_starts_it(chat: Chat):
+    """The offer made when a pattern interrupts a question is remembered like one made in idle."""
+    chat.follow()
+    chat.pick(f"onboarding.lang_{chat.lang}")
+    chat.pick("onboarding.consent_yes")
+    words = "毎晩0時すぎまでクライアントのLINEに返信してる" if chat.lang == "ja" else "I keep answering client messages at midnight"
+    chat.with_signal("overwork", words).send(words)
+    assert "offer.overwork" in chat.ids and chat.state == "idle"
+    chat.send("うん" if chat.lang == "ja" else "yes")
+    assert chat.state.startswith("rest:")
+
+
 @pytest.mark.parametrize("lang", LANGS)
 def test_onboarding_switches_language_and_can_skip_reminders(lang):
     other = "en" if lang == "ja" else "ja"
