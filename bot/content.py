@@ -481,6 +481,7 @@ UI_ROLES = {
     "thanks": "common.thanks_reply",
     "greeting": "common.greeting",
     "cannot_answer": "common.cannot_answer",
+    "ask_back": "common.ask_back",
     "idle_open": "common.idle_open",
     "idle_hard": "common.idle_hard",
     "idle_good": "common.idle_good",

@@ -609,6 +609,7 @@ class IntentSpec(Strict):
 class QuestionSpec(Strict):
     endings: tuple[str, ...] = ()
     starts: Words = ()
+    to_bot: Words = ()  # asking for the bot's own answer or advice ("what do you think?", 「どうしたらいい？」)
 
 
 class StatementSpec(Strict):
@@ -624,6 +625,7 @@ class UnderstandingFile(Strict):
 
     answers: dict[AnswerKindKey, Words]
     fillers: Words = ()
+    hesitation: Words = ()  # sounds that are no answer of their own (「うーん」, "hmm"), matched before folding
     ordinals: dict[OrdinalKey, Words] = {}
     numbers: dict[str, Annotated[int, Field(strict=True)]] = {}
     approx: Words = ()

@@ -807,6 +807,10 @@ def _answer(run: _Run, convo: ConvoState, flow: FlowSpec, st: StateSpec, text: s
         return _reprompt(run, convo)
     if answer in st.understands:
         return run.enter(flow, st.understands[answer], vars)
+    if answer is None and U.asks_the_bot(run.u, text, run.lang):
+        # Asked for our answer to our own reflective question: say why we hand it back, then ask again.
+        run.ui("ask_back")
+        return _reprompt(run, convo)
     if st.choices:
         folded = U.fold(text)
         short = len(folded) <= 60 if st.text is None else (

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.detect.normalise import fold as detector_fold
+from bot.detect.normalise import sound_form, without_hesitation
 
 ANSWER_KINDS = ("yes", "no", "maybe", "skip", "dont_know", "already_said")
 INTENTS = ("delete_data", "export_data", "pause_reminders", "reminder_frequency", "stop_reminders", "resume",
@@ -70,6 +71,8 @@ class Lexicon:
     self_words: tuple[str, ...] = ()
     statement_endings: tuple[str, ...] = ()
     statement_starts: tuple[str, ...] = ()
+    question_to_bot: tuple[str, ...] = ()
+    hesitation: tuple[str, ...] = ()  # in sound_form: folding would turn 「うーん」 into 「うん」
 
 
 @dataclass(slots=True)
@@ -147,6 +150,13 @@ def _read_kind_at(t: str, table: dict[str, tuple[str, ...]], depth: int = 0) -> 
 def read_answer(u: Understanding, text: str, lang: str) -> str | None:
     """yes / no / maybe / skip / dont_know / already_said, when the message is such an answer."""
     lexs = u.order(lang)
+    for lx in lexs:
+        rest = without_hesitation(text, lx.hesitation)
+        if rest is not None:
+            if not rest.strip(_SEPARATORS):
+                return "dont_know"  # 「うーん」 alone: thinking, not yes
+            text = rest
+            break
     t = core(text, lexs)
     if not t or len(t) > 60:
         return None
@@ -316,6 +326,14 @@ def is_question(u: Understanding, text: str, lang: str) -> bool:
         if lx.lang == "en" and any(t.startswith(s + " ") for s in lx.question_starts):
             return True
     return False
+
+
+def asks_the_bot(u: Understanding, text: str, lang: str) -> bool:
+    """A question that asks for the bot's own answer or advice (「どうしたらいいと思う？」, "what should I do?")."""
+    if not is_question(u, text, lang):
+        return False
+    t = fold(text)
+    return any(p in t for lx in u.order(lang) for p in lx.question_to_bot)
 
 
 LABEL_CHARS_JA = 16
@@ -653,4 +671,5 @@ def _lexicon(lang: str, f: Any) -> Lexicon:
         hard_words=_folded(f.hard_words), good_words=_folded(f.good_words),
         topics={k: _folded(v) for k, v in f.topics.items()},
         self_words=_folded(f.statement.self_), statement_endings=_folded(f.statement.endings),
-        statement_starts=_folded(f.statement.starts))
+        statement_starts=_folded(f.statement.starts), question_to_bot=_folded(f.question.to_bot),
+        hesitation=tuple(sound_form(w) for w in f.hesitation))

@@ -993,3 +993,15 @@ def test_a_boundary_follow_up_never_carries_words_the_user_did_not_agree_to_keep
     assert followup.args["message_id"] == "boundary.followup.plain"
     assert followup.args["values"] == {}
     assert "website" not in chat.content.text("boundary.followup.plain", "en")
+
+
+def test_humming_at_an_offer_does_not_start_the_practice(chat: Chat):
+    """「うーん」 folds to 「うん」 (yes); a sound of thinking must not be taken as agreeing."""
+    chat.follow()
+    chat.pick(f"onboarding.lang_{chat.lang}")
+    chat.pick("onboarding.consent_yes")
+    words = "毎晩0時すぎまでクライアントのLINEに返信してる" if chat.lang == "ja" else "I keep answering client messages at midnight"
+    chat.with_signal("overwork", words).send(words)
+    assert "offer.overwork" in chat.ids
+    chat.send("うーん" if chat.lang == "ja" else "hmm")
+    assert not chat.state.startswith("rest:")

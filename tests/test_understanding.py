@@ -618,3 +618,35 @@ def test_yes_keep_them_at_the_reminder_question_is_an_answer_with_the_real_detec
 ])
 def test_a_short_answer_names_a_thing_or_says_a_sentence(text, label):
     assert U.is_label(shipped_content().understanding, text) is label
+
+
+# -------------------------------------------------------------- hesitation and questions to the bot
+
+
+@pytest.mark.parametrize("text, lang, kind", [
+    ("うーん", "ja", "dont_know"), ("ｳｰｰﾝ…", "ja", "dont_know"), ("んー", "ja", "dont_know"),
+    ("うん", "ja", "yes"), ("うーん、やってみる", "ja", "yes"), ("ううん", "ja", "no"),
+    ("hmm", "en", "dont_know"), ("hmmmm...", "en", "dont_know"), ("hmm yes", "en", "yes"), ("um no", "en", "no"),
+])
+def test_a_sound_of_thinking_is_not_yes_though_folding_makes_uun_un(text, lang, kind):
+    assert U.read_answer(shipped_content().understanding, text, lang) == kind
+
+
+@pytest.mark.parametrize("text, lang, asks", [
+    ("どうしたらいいと思う？", "ja", True), ("どう思いますか", "ja", True), ("あなたならどうする？", "ja", True),
+    ("相手は楽だと思ってるのかな？", "ja", False), ("毎日つらい", "ja", False),
+    ("what do you think?", "en", True), ("what should I do?", "en", True),
+    ("maybe they feel safe?", "en", False), ("I think they feel safe", "en", False),
+])
+def test_a_question_that_asks_for_our_answer_is_told_apart_from_musing(text, lang, asks):
+    assert U.asks_the_bot(shipped_content().understanding, text, lang) is asks
+
+
+@pytest.mark.parametrize("lang, ask", [("ja", "どうしたらいいと思う？"), ("en", "what would you do in my place?")])
+def test_asked_for_our_answer_in_a_reflection_we_say_why_and_ask_again(lang, ask):
+    chat = EngineChat(lang=lang)
+    chat.press("go:long_term")
+    assert chat.state == "long_term:other_side"
+    chat.send(ask)
+    assert chat.ids[0] == "common.ask_back" and "long_term.other_side" in chat.ids
+    assert chat.state == "long_term:other_side"  # not taken as an option, not saved as the answer

@@ -7,7 +7,6 @@ score thresholds, ambiguous phrases, negation cues, and the phrases that mean "I
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -15,7 +14,8 @@ from typing import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bot.detect.normalise import fold as fold_text, fold_pattern
+from bot.detect.normalise import fold as fold_text, fold_pattern, sound_form
+from bot.detect.normalise import without_hesitation as strip_hesitation
 from bot.errors import ContentError
 from bot.text import normalize_command
 from bot.types import LANGUAGES, Signal
@@ -97,7 +97,7 @@ class CarePolicy(BaseModel):
     @field_validator("hesitation", mode="after")
     @classmethod
     def _sounds(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
-        return {lang: tuple(_sound(str(p)) for p in phrases) for lang, phrases in value.items()}
+        return {lang: tuple(sound_form(str(p)) for p in phrases) for lang, phrases in value.items()}
 
     def phrases(self, name: str) -> tuple[str, ...]:
         """A phrase set in every language (people mix languages; a Japanese 大丈夫 counts in English)."""
@@ -180,23 +180,10 @@ def _answers(t: str, phrases: Sequence[str]) -> bool:
     return bool(first) and first in phrases
 
 
-def _sound(text: str) -> str:
-    """NFKC, lower case, hiragana, runs shortened and long-vowel marks kept: 「ｳｰｰﾝ」 reads as 「うーん」."""
-    t = unicodedata.normalize("NFKC", text).strip().lower()
-    t = re.sub(r"(.)\1{2,}", r"\1\1", t.translate(_KATAKANA_SOUNDS))  # "hmmmm" → "hmm"
-    return re.sub(r"[ー〜~]+", "ー", t)
-
-
-_KATAKANA_SOUNDS = {code: code - 0x60 for code in range(0x30A1, 0x30F7)}
-
-
 def without_hesitation(text: str, policy: CarePolicy) -> str:
     """``text`` with a leading sound of hesitation taken off (「うーん、そうかも」 → 「そうかも」; 「うーん」 → "")."""
-    sound = _sound(text)
-    for p in sorted(policy.phrases("hesitation"), key=len, reverse=True):
-        if sound.startswith(p) and not (p.isascii() and sound[len(p):len(p) + 1].isalnum()):
-            return sound[len(p):].lstrip(" 、,.。…!！?？")
-    return text
+    rest = strip_hesitation(text, policy.phrases("hesitation"))
+    return text if rest is None else rest
 
 
 def read_care_text(text: str, policy: CarePolicy) -> Said:
