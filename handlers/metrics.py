@@ -34,6 +34,9 @@ def metrics_route(runtime: Runtime) -> Route:
                 metrics.database_up.set(0)
         if up:
             try:
+                from bot.outbox import Outbox
+
+                metrics.set_outbox_counts(await Outbox(runtime.db, clock=runtime.clock).counts())
                 await read_reminder_statuses(runtime)
                 for hook in runtime.extras.get("metrics_scrape_hooks", ()):  # e.g. LINE's quota gauges
                     await hook(runtime)

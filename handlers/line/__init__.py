@@ -17,7 +17,11 @@ def line_api(runtime: Runtime) -> LineApi:
     """The process's one LINE client."""
     api = runtime.extras.get("line_api")
     if api is None:
-        api = runtime.extras["line_api"] = LineApi(runtime.settings)
+        from bot.outbox import DatabasePartLedger, install_housekeeping
+
+        api = runtime.extras["line_api"] = LineApi(
+            runtime.settings, ledger=DatabasePartLedger(runtime.db, clock=runtime.clock))
+        install_housekeeping(runtime)  # the ledger's old parts are purged
     return api
 
 
