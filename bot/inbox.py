@@ -36,6 +36,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery import Delivery, DeliveryError, reply_from_json, reply_to_json
+from bot.retry import BACKOFF_CAP_SECONDS, DEFAULT_HORIZON, backoff_delay, next_attempt_at  # noqa: F401 - re-exported
 from bot.store.db import Database
 from bot.store.models import InboxEvent
 from bot.types import Reply, UserKey
@@ -43,25 +44,12 @@ from bot.types import Reply, UserKey
 log = logging.getLogger("bansou.inbox")
 IDEMPOTENCY_NAMESPACE = uuid.UUID("6f2c1f7e-6a53-4e0e-9d4b-6b616e736f75")
 DONE_STATES = ("done", "failed", "ignored")
-DEFAULT_HORIZON = timedelta(hours=24)
-BACKOFF_CAP_SECONDS = 900.0
 FINISH_PATIENCE_SECONDS = 120.0  # how long a delivered event waits for the database to record it
 
 
 def idempotency_key(platform: str, event_id: str) -> str:
     """A UUID that is the same every time this event's replies are sent (LINE wants a UUID)."""
     return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{platform}:{event_id}"))
-
-
-def backoff_delay(attempt: int, *, retry_after: float | None = None, base: float = 1.0,
-                  cap: float = BACKOFF_CAP_SECONDS) -> float:
-    """Seconds to wait before try ``attempt + 1``: the longer of the platform's Retry-After and a
-    backoff that doubles with each try up to ``cap`` (a short Retry-After repeated for a long
-    time must not use the tries up in seconds)."""
-    growing = min(base * (2 ** min(max(attempt - 1, 0), 40)), cap)
-    if retry_after is not None and retry_after == retry_after and retry_after >= 0:  # not NaN
-        return max(growing, min(retry_after, 24 * 3600.0))
-    return growing
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +77,43 @@ class Parcel:
         return cls(replies=[reply_from_json(r) for r in data.get("replies", [])], context=data.get("context", {}))
 
 
-class InboxProcessor(Protocol):
-    """A platform's part in processing: turn a stored event into replies, and send them."""
+@dataclass(slots=True)
+class StoredEvent:
+    """A stored event as the worker hands it to a platform's processor: plain data, not a database
+    row. ``enrichment`` is what the processor's ``enrich`` looked up on the network for it (a
+    profile), before any lock was taken or transaction begun; None when it was not asked for."""
 
-    async def prepare(self, session: AsyncSession, event: InboxEvent) -> Parcel | None:
+    id: int
+    platform: str
+    event_id: str
+    user_key: str
+    payload: dict[str, Any] | None
+    status: str
+    attempts: int
+    replies: Any
+    next_attempt_at: datetime | None
+    received_at: datetime
+    error: str | None
+    retry_until: datetime | None
+    finished_at: datetime | None = None
+    enrichment: dict[str, Any] | None = None  # None: not enriched (``enrich`` was not called for it)
+
+
+class EnrichmentNeeded(Exception):
+    """Raised by ``prepare`` when it finds it needs what ``enrich`` looks up after all (e.g. the
+    person it took for known was deleted meanwhile): the transaction is rolled back, the lock
+    released, ``enrich`` called, and ``prepare`` run again, once."""
+
+
+class InboxProcessor(Protocol):
+    """A platform's part in processing: turn a stored event into replies, and send them.
+
+    A processor that needs the network to understand an event (a profile lookup) also has
+    ``wants_enrichment(event) -> bool`` (a pure look at the payload) and ``async enrich(event) ->
+    dict``: the worker calls ``enrich`` with no lock held and no transaction open, and hands the
+    result to ``prepare`` as ``event.enrichment``. ``prepare`` itself never calls the network."""
+
+    async def prepare(self, session: AsyncSession, event: StoredEvent) -> Parcel | None:
         """Run the event through the coach inside ``session`` (the caller holds the user's lock)."""
 
     async def deliver(self, delivery: Delivery, parcel: Parcel) -> None:
@@ -183,7 +204,7 @@ class InboxWorker:
         self.batch = batch
         self._wake = asyncio.Event()
         self._busy_users: set[str] = set()
-        self.on_finished: list[Callable[[InboxEvent, str], None]] = []
+        self.on_finished: list[Callable[[StoredEvent, str], None]] = []
 
     def wake(self) -> None:
         """Ask the loop to look for work now (called right after a webhook stores events)."""
@@ -214,49 +235,88 @@ class InboxWorker:
         The events are read in batches under the lock (nobody else changes them meanwhile); each is
         prepared in its own transaction, the first in the one that read the batch."""
         finished = 0
+        enriched: dict[int, dict[str, Any]] = {}
         self._busy_users.add(user_key)
         try:
-            async with self.db.user_lock(user_key) as conn:
-                while True:
-                    async with self.db.session(conn) as session:
-                        events = await self._due_events(session, user_key)
-                        if not events:
-                            return finished
-                        step = await self._process(session, events[0])
-                    if step is None:
-                        return finished
-                    finished += step
-                    for ev in events[1:]:
+            while True:
+                wanting = None
+                async with self.db.user_lock(user_key) as conn:
+                    while wanting is None:
                         async with self.db.session(conn) as session:
-                            step = await self._process(session, ev)
+                            events = await self._due_events(session, user_key)
+                            if not events:
+                                return finished
+                            step = await self._process(session, events[0], enriched)
+                        if isinstance(step, StoredEvent):
+                            wanting = step
+                            break
                         if step is None:
                             return finished
                         finished += step
-                    if len(events) < USER_BATCH:
-                        return finished  # all read; a newer event comes with a wake-up
+                        for ev in events[1:]:
+                            async with self.db.session(conn) as session:
+                                step = await self._process(session, ev, enriched)
+                            if isinstance(step, StoredEvent):
+                                wanting = step
+                                break
+                            if step is None:
+                                return finished
+                            finished += step
+                        if wanting is None and len(events) < USER_BATCH:
+                            return finished  # all read; a newer event comes with a wake-up
+                # The lock is released and no transaction is open: look up what the event needs.
+                enriched[wanting.id] = await self._enrich(wanting)
         finally:
             self._busy_users.discard(user_key)
 
-    async def _due_events(self, session: AsyncSession, user_key: str) -> list[InboxEvent]:
-        rows = await session.execute(_statements().user_events, {"user_key": user_key})
-        return [InboxEvent(**row._mapping) for row in rows]
+    async def _enrich(self, ev: StoredEvent) -> dict[str, Any]:
+        try:
+            return dict(await self.processors[ev.platform].enrich(ev) or {})
+        except Exception:  # noqa: BLE001 - enrichment is a nicety: prepare goes on without it
+            log.exception("enrich failed", extra={"platform": ev.platform, "event_id": ev.event_id})
+            return {}
 
-    async def _process(self, session: AsyncSession, ev: InboxEvent) -> int | None:
-        """Take one event as far as it goes now: 1 when it reached a final state, None to stop this user."""
+    async def _due_events(self, session: AsyncSession, user_key: str) -> list[StoredEvent]:
+        rows = await session.execute(_statements().user_events, {"user_key": user_key})
+        return [StoredEvent(**row._mapping) for row in rows]
+
+    async def _process(self, session: AsyncSession, ev: StoredEvent,
+                       enriched: dict[int, dict[str, Any]] | None = None) -> int | None | StoredEvent:
+        """Take one event as far as it goes now: 1 when it reached a final state, None to stop this
+        user, or the event itself when it must be enriched (outside the lock) before ``prepare``."""
         if ev.status == "sending" and ev.next_attempt_at is not None and ev.next_attempt_at > self.clock():
             return None
         processor = self.processors.get(ev.platform)
         if processor is None:
             return None
-        if ev.status == "pending" and not await self._prepare(session, processor, ev):
-            return 1
+        if ev.status == "pending":
+            enrichable = enriched is not None and hasattr(processor, "enrich")
+            if enrichable and ev.id in enriched:
+                ev.enrichment = enriched.pop(ev.id)
+            elif enrichable and processor.wants_enrichment(ev):
+                await session.rollback()  # end the read transaction before the network call
+                return ev
+            try:
+                if not await self._prepare(session, processor, ev, may_ask=enrichable and ev.enrichment is None):
+                    return 1
+            except EnrichmentNeeded:
+                return ev
         done = await self._deliver(session, processor, ev)
         return None if done is None else 1
 
-    async def _prepare(self, session: AsyncSession, processor: InboxProcessor, ev: InboxEvent) -> bool:
-        """Run the engine; True when there is something to deliver. Commits state and parcel together."""
+    async def _prepare(self, session: AsyncSession, processor: InboxProcessor, ev: StoredEvent, *,
+                       may_ask: bool = False) -> bool:
+        """Run the engine; True when there is something to deliver. Commits state and parcel together.
+        ``EnrichmentNeeded`` goes up (after a rollback) when ``may_ask``: the event was not enriched yet."""
         try:
             parcel = await processor.prepare(session, ev)
+        except EnrichmentNeeded:
+            await session.rollback()
+            if may_ask:
+                raise
+            log.error("prepare asked for enrichment twice", extra={"platform": ev.platform, "event_id": ev.event_id})
+            await self._finish(ev, "failed", error="prepare: enrichment")
+            return False
         except Exception as exc:  # noqa: BLE001 - one bad event must not stop the others
             await session.rollback()
             log.exception("prepare failed", extra={"platform": ev.platform, "event_id": ev.event_id})
@@ -271,7 +331,7 @@ class InboxWorker:
         ev.status, ev.replies = "sending", replies
         return True
 
-    async def _deliver(self, session: AsyncSession, processor: InboxProcessor, ev: InboxEvent) -> bool | None:
+    async def _deliver(self, session: AsyncSession, processor: InboxProcessor, ev: StoredEvent) -> bool | None:
         parcel = Parcel.from_json(ev.replies or {})
         platform, user_id = ev.user_key.split(":", 1)
         delivery = Delivery(user=UserKey(platform, user_id), idempotency_key=idempotency_key(ev.platform, ev.event_id),
@@ -294,27 +354,26 @@ class InboxWorker:
         await self._finish_delivered(ev, session=session)
         return True
 
-    def deadline(self, ev: InboxEvent) -> datetime:
+    def deadline(self, ev: StoredEvent) -> datetime:
         """When this event's delivery stops being retried."""
         return ev.retry_until or (ev.received_at + self.horizon)
 
-    async def _retry_or_die(self, session: AsyncSession, ev: InboxEvent, *, attempts: int, error: str,
+    async def _retry_or_die(self, session: AsyncSession, ev: StoredEvent, *, attempts: int, error: str,
                             retry_after: float | None, status: int | None) -> bool | None:
         """Try again after the backoff (the last try at the deadline), or, past the deadline, ``dead``."""
-        now, deadline = self.clock(), self.deadline(ev)
-        if now >= deadline:
+        now = self.clock()
+        next_at = next_attempt_at(attempts=attempts, now=now, deadline=self.deadline(ev), retry_after=retry_after)
+        if next_at is None:
             await self._die(session, ev, attempts=attempts, error=f"out of time: {error}"[:500])
             log.error("delivery ran out of time", extra={"platform": ev.platform, "event_id": ev.event_id,
                                                          "attempt": attempts, "status": status})
             return False
-        delay = backoff_delay(attempts, retry_after=retry_after)
-        delay = min(delay, max((deadline - now).total_seconds(), 0.0))
-        await self._retry_later(session, ev, attempts=attempts, delay=delay, error=error)
+        await self._retry_later(session, ev, attempts=attempts, next_at=next_at, error=error)
         log.warning("delivery will be retried", extra={"platform": ev.platform, "event_id": ev.event_id,
                                                        "attempt": attempts, "status": status})
         return None
 
-    async def _die(self, session: AsyncSession, ev: InboxEvent, *, attempts: int, error: str) -> None:
+    async def _die(self, session: AsyncSession, ev: StoredEvent, *, attempts: int, error: str) -> None:
         """``dead``: out of time. The replies stay for ``bansou inbox retry``; the payload is redacted."""
         now = self.clock()
         await session.execute(_statements().dead, {"row_id": ev.id, "attempts": attempts, "error": error,
@@ -324,15 +383,14 @@ class InboxWorker:
         ev.payload = _redacted(ev.payload)
         self._notify(ev, "dead")
 
-    async def _retry_later(self, session: AsyncSession, ev: InboxEvent, *, attempts: int, delay: float,
+    async def _retry_later(self, session: AsyncSession, ev: StoredEvent, *, attempts: int, next_at: datetime,
                            error: str | None) -> None:
-        next_at = self.clock() + timedelta(seconds=delay)
         await session.execute(_statements().retry, {"row_id": ev.id, "attempts": attempts, "next_attempt_at": next_at,
                                                      "error": error})
         await session.commit()
         ev.attempts, ev.next_attempt_at, ev.error = attempts, next_at, error
 
-    async def _finish_delivered(self, ev: InboxEvent, *, session: AsyncSession | None = None) -> None:
+    async def _finish_delivered(self, ev: StoredEvent, *, session: AsyncSession | None = None) -> None:
         """Record ``done`` for an event the platform has accepted. The send cannot be taken back and a
         reply cannot be deduplicated, so while the database is briefly away this keeps trying rather
         than leave the event to be delivered (and seen) a second time."""
@@ -350,7 +408,7 @@ class InboxWorker:
             waited += delay
             delay = min(delay * 2, 5.0)
 
-    async def _finish(self, ev: InboxEvent, status: str, *, error: str | None = None, attempts: int | None = None,
+    async def _finish(self, ev: StoredEvent, status: str, *, error: str | None = None, attempts: int | None = None,
                       session: AsyncSession | None = None, keep_error: bool = False) -> None:
         """Record a final state in one statement (redacting the payload, forgetting whose it was if
         they have no user row; ``attempts`` when a delivery try ended it) and commit; in ``session``
@@ -380,7 +438,7 @@ class InboxWorker:
             ev.attempts = attempts
         self._notify(ev, status)
 
-    def _notify(self, ev: InboxEvent, status: str) -> None:
+    def _notify(self, ev: StoredEvent, status: str) -> None:
         for cb in self.on_finished:
             cb(ev, status)
 
@@ -497,5 +555,5 @@ async def replay_dead(db: Database, *, now: datetime, since: datetime | None = N
         return result.rowcount or 0
 
 
-__all__ = ["IncomingEvent", "InboxWorker", "InboxProcessor", "Parcel", "enqueue", "idempotency_key",
+__all__ = ["EnrichmentNeeded", "IncomingEvent", "InboxWorker", "InboxProcessor", "Parcel", "StoredEvent", "enqueue", "idempotency_key",
            "backoff_delay", "purge_finished", "replay_dead"]

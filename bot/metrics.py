@@ -61,6 +61,9 @@ class Metrics:
         self.reminders_recent = Gauge(
             "bansou_reminders_last_day", "Reminder outbox rows due in the last 24 hours, by status, from the "
             "database (the same in every process, including what the worker sent)", ["status"], registry=r)
+        self.outbox = Gauge("bansou_outbox_deliveries", "Delivery outbox rows by status at scrape time (dead: "
+                            "retried until the horizon without success; replay with bansou inbox retry)",
+                            ["status"], registry=r)
         self.database_up = Gauge("bansou_database_up", "1 when the database answered at scrape time", registry=r)
 
     def count_enqueued(self, platform: str, *, new: bool) -> None:
@@ -93,6 +96,12 @@ class Metrics:
     def set_inbox_counts(self, counts: dict[str, int]) -> None:
         for status in ("pending", "sending", "done", "failed", "ignored", "dead"):
             self.inbox.labels(status).set(counts.get(status, 0))
+
+    def set_outbox_counts(self, counts: dict[str, int]) -> None:
+        from bot.outbox import STATUSES
+
+        for status in STATUSES:
+            self.outbox.labels(status).set(counts.get(status, 0))
 
     def render(self) -> bytes:
         """The Prometheus text exposition of everything in this registry."""

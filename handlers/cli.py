@@ -221,8 +221,11 @@ async def run_inbox(args) -> int:
     settings = load_settings()
     db = Database(settings.database_url)
     try:
-        n = await replay_dead(db, now=datetime.now(timezone.utc), since=args.since,
-                              horizon=timedelta(hours=settings.inbox_retry_horizon_hours))
+        now, horizon = datetime.now(timezone.utc), timedelta(hours=settings.inbox_retry_horizon_hours)
+        n = await replay_dead(db, now=now, since=args.since, horizon=horizon)
+        from bot.outbox import Outbox  # outgoing deliveries have the same dead state and replay
+
+        n += await Outbox(db, clock=lambda: now, horizon=horizon).replay_dead(since=args.since)
     finally:
         await db.dispose()
     _print(f"{n} dead deliver{'y' if n == 1 else 'ies'} queued again")

@@ -35,6 +35,9 @@ def metrics_route(runtime: Runtime) -> Route:
                 metrics.database_up.set(0)
         if up:
             try:
+                from bot.outbox import Outbox
+
+                metrics.set_outbox_counts(await Outbox(runtime.db, clock=runtime.clock).counts())
                 await read_reminder_statuses(runtime)
                 for hook in edge_of(runtime).metrics_scrape_hooks:  # e.g. LINE's quota gauges
                     await hook(runtime)

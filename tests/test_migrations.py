@@ -161,3 +161,30 @@ async def test_0006_moves_slack_users_and_their_inbox_rows_to_their_workspace(em
         await engine.dispose()
     assert users == {"T1:UONE": "slack", "E9:UGRID": "slack", "UNOTEAM": "slack", "Uline": "line"}
     assert keys == ["slack:T1:UONE"]
+
+
+async def test_0007_moves_slacks_posted_parts_into_the_shared_ledger_and_back(empty_database_url):
+    """Issue 19: Slack's ledger rows survive the move to ``delivery_parts`` (and a downgrade)."""
+    import sqlalchemy as sa
+
+    url = empty_database_url
+    await upgrade(url, "0006")
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text(
+                "INSERT INTO slack_posted_parts (idempotency_key, part, channel, ts, posted_at) VALUES "
+                "('k1', 0, 'C1', '1700000000.000100', CURRENT_TIMESTAMP), "
+                "('k1', 1, 'C1', NULL, CURRENT_TIMESTAMP)"))
+        await upgrade(url)
+        assert "slack_posted_parts" not in await _tables(url)
+        async with engine.connect() as conn:
+            moved = (await conn.execute(sa.text("SELECT key, part, ref FROM delivery_parts ORDER BY part"))).all()
+        assert [tuple(r) for r in moved] == [("k1", 0, "C1:1700000000.000100"), ("k1", 1, "C1:")]
+        await downgrade(url, "0006")
+        async with engine.connect() as conn:
+            back = (await conn.execute(sa.text(
+                "SELECT idempotency_key, part, channel, ts FROM slack_posted_parts ORDER BY part"))).all()
+        assert [tuple(r) for r in back] == [("k1", 0, "C1", "1700000000.000100"), ("k1", 1, "C1", None)]
+    finally:
+        await engine.dispose()

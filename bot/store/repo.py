@@ -229,4 +229,9 @@ async def delete_user(session: AsyncSession, user: User) -> None:
     await session.execute(delete(InboxEvent).where(
         InboxEvent.user_key == f"{user.platform}:{user.platform_user_id}",
         InboxEvent.status.in_(("done", "failed", "ignored", "dead"))))  # dead rows keep replies: they go too
+    from bot.store.outbox_models import OutboxDelivery
+
+    # Outgoing deliveries hold the words of replies: every one of theirs goes, sent or not.
+    await session.execute(delete(OutboxDelivery).where(
+        OutboxDelivery.user_key == f"{user.platform}:{user.platform_user_id}"))
     await session.delete(user)

@@ -1,8 +1,8 @@
 """Slack tables (migration 0003). Importable without the Slack SDK.
 
 * ``SlackTeam``: per-workspace settings for the anonymous weekly team pulse.
-* ``SlackPostedPart``: which parts of a delivery already reached Slack, so a retried delivery
-  (after a 429 or a crash) never posts a message twice; Slack has no idempotency key of its own.
+* (Which parts of a delivery already reached Slack is kept in the shared part ledger,
+  ``delivery_parts``, since migration 0007.)
 * ``slack_installations``, ``slack_bots``, ``slack_oauth_states``: the tables slack_sdk's
   ``AsyncSQLAlchemyInstallationStore`` and ``AsyncSQLAlchemyOAuthStateStore`` read and write,
   declared here column for column so the migration (not the SDK at run time) creates them.
@@ -47,18 +47,6 @@ class SlackPulseRelease(Base):
     contributors: Mapped[list[str]] = mapped_column(sa.JSON)
     released_at: Mapped[datetime]
 
-
-class SlackPostedPart(Base):
-    """One chat.postMessage that went out for a delivery (idempotency key + part number)."""
-
-    __tablename__ = "slack_posted_parts"
-    __table_args__ = (Index("ix_slack_posted_parts_at", "posted_at"),)
-
-    idempotency_key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    part: Mapped[int] = mapped_column(Integer, primary_key=True)
-    channel: Mapped[str] = mapped_column(String(32))
-    ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    posted_at: Mapped[datetime]
 
 
 def _installations_table(metadata: sa.MetaData) -> sa.Table:

@@ -18,7 +18,10 @@ def line_api(runtime: Runtime) -> LineApi:
     """The process's one LINE client."""
     edge = edge_of(runtime)
     if edge.line_api is None:
-        edge.line_api = LineApi(runtime.settings)
+        from bot.outbox import DatabasePartLedger, install_housekeeping
+
+        edge.line_api = LineApi(runtime.settings, ledger=DatabasePartLedger(runtime.db, clock=runtime.clock))
+        install_housekeeping(runtime)  # the ledger's old parts are purged
     return edge.line_api
 
 

@@ -15,7 +15,6 @@ import email.utils
 import json
 import logging
 import uuid
-from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -27,6 +26,7 @@ from linebot.v3.messaging.exceptions import ApiException
 from yarl import URL
 
 from bot.delivery import Delivery, DeliveryError
+from bot.outbox import MemoryPartLedger, PartLedger
 from bot.settings import Settings
 from bot.types import Reply
 from handlers.line.events import profile_language
@@ -40,7 +40,6 @@ LOADING_TIMEOUT = aiohttp.ClientTimeout(total=3.0)
 LOADING_SECONDS = 20  # LINE hides the animation as soon as our reply arrives
 MONTHLY_LIMIT = "monthly limit"
 INVALID_REPLY_TOKEN = "invalid reply token"
-_PROGRESS_MAX = 10_000
 
 
 class _WireBody:
@@ -169,14 +168,16 @@ def delivery_error(exc: ApiException, *, op: str) -> DeliveryError:
 class LineApi:
     """One SDK client per process, made on first use inside the running event loop."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, ledger: PartLedger | None = None):
         self.configuration = Configuration(host=settings.line_api_base_url.rstrip("/"),
                                            access_token=settings.line_channel_access_token)
         self._client: AsyncApiClient | None = None
         self._api: AsyncMessagingApi | None = None
         # Requests of a multi-request send already accepted, by retry key, so a retry after a later
-        # request failed does not send them again (the reply API has no retry key of its own).
-        self._progress: OrderedDict[str, set[int]] = OrderedDict()
+        # request failed (here or in another process after a restart) does not send them again: the
+        # reply API has no retry key of its own. The runtime passes the database ledger; a client
+        # made on its own keeps one in memory.
+        self.ledger: PartLedger = ledger if ledger is not None else MemoryPartLedger()
         from handlers.line.richmenu_setup import MenuLinker
 
         self.menus = MenuLinker(lambda: self.api)
@@ -241,28 +242,28 @@ class LineApi:
     async def send(self, *, to: str, messages: Sequence[dict[str, Any]], retry_key: str,
                    reply_token: str | None = None) -> None:
         """Send ``messages`` in order, five per request: the first request by reply when there is a
-        usable token, everything else by push with a per-request retry key."""
-        done = self._progress.get(retry_key) or set()
-        for index, batch in enumerate(batches(messages)):
+        usable token, everything else by push with a per-request retry key. Requests the ledger
+        says went out under ``retry_key`` are not sent again."""
+        parts = list(batches(messages))
+        done = await self.ledger.done(retry_key) if len(parts) > 1 else set()
+        for index, batch in enumerate(parts):
             if index in done:
                 continue
             if index == 0 and reply_token:
                 try:
                     await self.reply(reply_token, batch)
-                    self._mark(retry_key, done, index)
+                    await self._mark(retry_key, index, parts)
                     continue
                 except ReplyTokenUnusable:
                     log.info("LINE reply token unusable, pushing instead", extra={"reason": "invalid reply token"})
             await self.push(to, batch, retry_key=batch_retry_key(retry_key, index))
-            self._mark(retry_key, done, index)
-        self._progress.pop(retry_key, None)
+            await self._mark(retry_key, index, parts)
 
-    def _mark(self, key: str, done: set[int], index: int) -> None:
-        done.add(index)
-        self._progress[key] = done
-        self._progress.move_to_end(key)
-        while len(self._progress) > _PROGRESS_MAX:
-            self._progress.popitem(last=False)
+    async def _mark(self, key: str, index: int, parts: list) -> None:
+        """Record an accepted request of a multi-request send (a single request needs no ledger:
+        its retry is the whole send, and a push's retry key already makes it once-only)."""
+        if len(parts) > 1 and index < len(parts) - 1:
+            await self.ledger.mark(key, index)
 
     async def profile_language(self, user_id: str) -> str | None:
         """'ja' or 'en' from the user's LINE profile; None on any failure (onboarding goes on)."""

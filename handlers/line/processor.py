@@ -1,4 +1,10 @@
-"""The LINE part of inbox processing: a stored event → the coach → a parcel → LINE."""
+"""The LINE part of inbox processing: a stored event → the coach → a parcel → LINE.
+
+The network is never called while the inbox holds the user's lock or a transaction: what an event
+needs from LINE before it can be understood (a new follower's profile language) is looked up in
+``enrich``, which the inbox calls before taking the lock, and reaches ``prepare`` as
+``event.enrichment``. Replies go out in ``deliver``, after the transaction committed. (The loading
+animation is started from ``prepare`` as a detached task that nothing waits for.)"""
 from __future__ import annotations
 
 import logging
@@ -6,10 +12,10 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery import Delivery
-from bot.inbox import Parcel
+from bot.inbox import Parcel, StoredEvent
 from bot.runtime import Runtime
 from bot.store import repo
-from bot.store.models import InboxEvent, NotifiedGroup
+from bot.store.models import NotifiedGroup
 from bot.types import Reply, UserKey
 from handlers.line import flex
 from handlers.line.api import LineApi
@@ -43,7 +49,17 @@ class LineProcessor:
         self.line = api
         self.ack_first = ack_first  # handlers.line.webhook.AckFirst: let acknowledgements go first
 
-    async def prepare(self, session: AsyncSession, event: InboxEvent) -> Parcel | None:
+    def wants_enrichment(self, event: StoredEvent) -> bool:
+        """A follow that is not an unblock may be someone new: their profile says their language."""
+        payload = event.payload or {}
+        return (payload.get("type") == "follow" and route_key(payload) is not None and not is_group(payload)
+                and not is_unblock(payload))
+
+    async def enrich(self, event: StoredEvent) -> dict:
+        """The profile language of a (possibly) new follower; called with no lock or transaction held."""
+        return {"lang_hint": await self.line.profile_language(event.payload["source"]["userId"])}
+
+    async def prepare(self, session: AsyncSession, event: StoredEvent) -> Parcel | None:
         if self.ack_first is not None:
             await self.ack_first.wait_for_acks()
         payload = event.payload or {}
@@ -65,7 +81,7 @@ class LineProcessor:
             if user is not None and is_unblock(payload):
                 return await self._welcome_back(session, user, payload)
             if user is None:
-                lang_hint = await self.line.profile_language(user_id)
+                lang_hint = (event.enrichment or {}).get("lang_hint")  # looked up by ``enrich``, before the lock
         if postback_data(payload) == TREND_VIEW:
             user = await repo.get_user(session, key)
             if user is not None:
@@ -96,7 +112,7 @@ class LineProcessor:
         # Indices of replies after the insertion moved by one; none of them carries a card yet.
         context["flex"] = {str(after + 1): card}
 
-    async def _trend(self, session: AsyncSession, user, payload: dict, event: InboxEvent) -> Parcel:
+    async def _trend(self, session: AsyncSession, user, payload: dict, event: StoredEvent) -> Parcel:
         """The rich menu's "my trend": eight weeks of check-in averages as a Flex bar chart."""
         from bot.insights import TREND_WEEKS, weekly_trend, window_start, zone
 
@@ -129,7 +145,7 @@ class LineProcessor:
         gone = await repo.delete_stored_message(session, user.id, message_id)
         log.info("LINE unsend", extra={"deleted": gone})
 
-    async def _group_notice(self, session: AsyncSession, payload: dict, event: InboxEvent) -> Parcel | None:
+    async def _group_notice(self, session: AsyncSession, payload: dict, event: StoredEvent) -> Parcel | None:
         """Tell a group or room once that bansou works one-to-one; never run the engine there."""
         group_id = push_target(payload)
         if self.runtime.db.is_sqlite:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.runtime import Runtime
@@ -24,8 +23,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger("bansou.slack")
 PULSE_INTERVAL_SECONDS = 900.0
-LEDGER_PURGE_INTERVAL_SECONDS = 6 * 3600.0
-LEDGER_KEEP = timedelta(days=7)
 OAUTH_STATE_PURGE_INTERVAL_SECONDS = 600.0
 
 
@@ -102,20 +99,17 @@ def build_sender(runtime: Runtime):
     sender = _parts(runtime).sender
     names = {name for name, _, _ in runtime.periodic}
     if "slack_team_pulse" not in names:
+        from bot.outbox import install_housekeeping
         from handlers.slack.pulse import run_team_pulse
-        from handlers.slack.sender import purge_posted_parts
 
         async def team_pulse(rt: Runtime):
             return await run_team_pulse(rt, sender=sender)
-
-        async def purge_ledger(rt: Runtime):
-            return await purge_posted_parts(rt, before=rt.clock() - LEDGER_KEEP)
 
         async def purge_states(rt: Runtime):
             return await purge_expired_oauth_states(rt, now=rt.clock())
 
         runtime.periodic.append(("slack_team_pulse", PULSE_INTERVAL_SECONDS, team_pulse))
-        runtime.periodic.append(("slack_posted_purge", LEDGER_PURGE_INTERVAL_SECONDS, purge_ledger))
+        install_housekeeping(runtime)  # the shared part ledger (Slack's posted parts) is purged there
         runtime.periodic.append(("slack_oauth_state_purge", OAUTH_STATE_PURGE_INTERVAL_SECONDS, purge_states))
     return sender
 

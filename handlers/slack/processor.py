@@ -1,8 +1,10 @@
 """The Slack inbox processor: a stored Slack event → the coach → replies delivered to Slack.
 
-``prepare`` runs inside the inbox's transaction and user lock: it turns the stored payload into an
+``enrich`` runs first, with no lock held and no transaction open: it asks Slack (users.info) for what
+a new person's first turn needs (time zone, locale) and for an admin check. ``prepare`` runs inside
+the inbox's transaction and user lock and never calls Slack: it turns the stored payload into an
 ``Inbound`` (or an App Home refresh, or a team-pulse setting), runs the coach, and returns the
-replies with where they go. ``deliver`` sends them through the shared ``SlackSender``.
+replies with where they go. ``deliver`` sends them through the shared ``SlackSender``, after commit.
 """
 from __future__ import annotations
 
@@ -16,9 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.crisis import is_private
 from bot.delivery import Delivery, DeliveryError
-from bot.inbox import Parcel
+from bot.inbox import EnrichmentNeeded, Parcel, StoredEvent
 from bot.store import repo
-from bot.store.models import InboxEvent
 from bot.store.slack_models import SlackTeam
 from bot.types import Inbound, Reply, UserKey
 from handlers.slack.home import load_home_view
@@ -77,6 +78,11 @@ class ProfileCache:
         self._entries[key] = (self.clock() + self.ttl, profile)
         return profile
 
+    def peek(self, *, team_id: str | None, user_id: str) -> dict[str, Any] | None:
+        """The cached answer for this user, if still fresh; never calls Slack."""
+        hit = self._entries.get((team_id, user_id))
+        return hit[1] if hit and hit[0] > self.clock() else None
+
 
 def route_of(p: dict[str, Any]) -> dict[str, Any]:
     """Where replies to this stored event go (channel None = the user's DM), and where a short pointer
@@ -107,29 +113,71 @@ def pointer_key(idempotency_key: str) -> str:
 class SlackProcessor:
     """``bot.inbox.InboxProcessor`` for platform "slack"."""
 
+    PROFILE_KINDS = frozenset({"home", "checkin_modal", "message", "app_mention", "choice", "command",
+                               "command_text"})
+    KNOWN_MAX = 10_000
+
     def __init__(self, runtime, sender: SlackSender, profiles: ProfileCache):
         self.runtime = runtime
         self.sender = sender
         self.profiles = profiles
+        self._known: set[tuple[str | None, str]] = set()  # (team, user) already a user here: no lookup
+
+    # -- enrich (no lock, no transaction) -------------------------------------------------------------
+    def wants_enrichment(self, event: StoredEvent) -> bool:
+        p = event.payload or {}
+        kind = p.get("type")
+        if kind == "team_pulse":
+            return True  # the admin check is always fresh
+        if kind not in self.PROFILE_KINDS or not p.get("user"):
+            return False
+        who = (p.get("team_id"), p["user"])
+        return who not in self._known and self.profiles.peek(team_id=who[0], user_id=who[1]) is None
+
+    async def enrich(self, event: StoredEvent) -> dict[str, Any]:
+        """users.info for a person we have not met (first contact) or for an admin check."""
+        p = event.payload or {}
+        if p.get("type") == "team_pulse":
+            return {"profile": await self._profile(p, fresh=True)}
+        async with self.runtime.db.session() as session:  # a short read, closed before the network call
+            known = await repo.get_user(session, stored_user_key(p)) is not None
+        if known:
+            if len(self._known) >= self.KNOWN_MAX:
+                self._known.clear()
+            self._known.add((p.get("team_id"), p["user"]))
+            return {}
+        return {"profile": await self._profile(p)}
+
+    def _looked_up(self, event: StoredEvent, p: dict[str, Any]) -> dict[str, Any] | None:
+        """For a person with no user row: the profile ``enrich`` fetched, else a fresh cached one.
+        Never the network: when there is neither (we took them for known, and they were deleted
+        meanwhile) the inbox is asked to enrich the event and prepare it again."""
+        if event.enrichment is not None:
+            return event.enrichment.get("profile")
+        cached = self.profiles.peek(team_id=p.get("team_id"), user_id=p.get("user") or "")
+        if cached is None:
+            self._known.discard((p.get("team_id"), p.get("user")))
+            raise EnrichmentNeeded()
+        return cached
 
     # -- prepare ----------------------------------------------------------------------------------------
-    async def prepare(self, session: AsyncSession, event: InboxEvent) -> Parcel | None:
+    async def prepare(self, session: AsyncSession, event: StoredEvent) -> Parcel | None:
         p = dict(event.payload or {})
         kind = p.get("type")
         key = stored_user_key(p)
         now = event.received_at
         user = await repo.get_user(session, key)
         if kind == "home":
-            lang = user.language if user is not None else await self._first_language(p)
+            lang = user.language if user is not None else self._first_language(self._looked_up(event, p))
             view = await load_home_view(session, self.runtime, user=user, lang=lang, now=now)
             return Parcel([Reply(text="(App Home)", message_id=HOME_MARKER)],
                           context={**route_of(p), "op": "home", "user": p["user"], "view": view})
         if kind == "team_pulse":
-            return await self._team_pulse(session, p, user, now)
+            return await self._team_pulse(session, p, user, now, (event.enrichment or {}).get("profile"))
         if kind == "checkin_modal":
             from handlers.slack.modal import save_submission  # handlers/slack/modal.py
 
-            defaults = await self._first_contact(p) if user is None else None
+            defaults = self._first_contact(p, self._looked_up(event, p)) if user is None else None
             replies, lang = await save_submission(self.runtime, session, key, p.get("answers") or {},
                                                   now=now, event_id=event.event_id, defaults=defaults)
             await self._remember_routing(session, key, p)
@@ -137,7 +185,7 @@ class SlackProcessor:
         inbound = self._inbound(p, key, now, event.event_id)
         if inbound is None:
             return None
-        defaults = await self._first_contact(p) if user is None else None
+        defaults = self._first_contact(p, self._looked_up(event, p)) if user is None else None
         outcome = await self.runtime.coach.handle(inbound, session=session, user_defaults=defaults)
         if outcome.user_id is not None:
             await self._remember_routing(session, key, p)
@@ -175,13 +223,12 @@ class SlackProcessor:
             log.warning("users.info failed", extra={"platform": "slack", "error": str(exc)[:120]})
             return None
 
-    async def _first_language(self, p: dict[str, Any]) -> str:
-        profile = await self._profile(p) or {}
-        return language_from_locale(profile.get("locale"), self.runtime.settings.default_language)
+    def _first_language(self, profile: dict[str, Any] | None) -> str:
+        return language_from_locale((profile or {}).get("locale"), self.runtime.settings.default_language)
 
-    async def _first_contact(self, p: dict[str, Any]) -> dict[str, Any]:
+    def _first_contact(self, p: dict[str, Any], profile: dict[str, Any] | None) -> dict[str, Any]:
         """user_defaults for a new user: timezone and language from users.info, the team in platform_meta."""
-        profile = await self._profile(p) or {}
+        profile = profile or {}
         defaults: dict[str, Any] = {"platform_meta": self._meta(p)}
         tz = valid_timezone(profile.get("tz"))
         if tz:
@@ -210,8 +257,8 @@ class SlackProcessor:
         if merged != (user.platform_meta or {}):
             user.platform_meta = merged
 
-    async def _team_pulse(self, session: AsyncSession, p: dict[str, Any], user, now: datetime) -> Parcel:
-        profile = await self._profile(p, fresh=True)
+    async def _team_pulse(self, session: AsyncSession, p: dict[str, Any], user, now: datetime,
+                          profile: dict[str, Any] | None) -> Parcel:
         lang = user.language if user is not None else language_from_locale(
             (profile or {}).get("locale"), self.runtime.settings.default_language)
 

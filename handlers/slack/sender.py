@@ -6,8 +6,9 @@
   reminders (one sender per process).
 * Errors become ``DeliveryError``: 429 carries Retry-After, so the inbox (or the reminder
   scheduler) backs off exactly as long as Slack asked; the pacer holds the channel as well.
-* A ledger (``slack_posted_parts``) records each message that went out under an idempotency key,
-  so a delivery retried after a failure part-way never posts a message twice.
+* The shared part ledger (``bot.outbox.DatabasePartLedger``, table ``delivery_parts``) records each
+  message that went out under an idempotency key, so a delivery retried after a failure part-way,
+  in this process or another one after a restart, never posts a message twice.
 """
 from __future__ import annotations
 
@@ -15,17 +16,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
 from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select
 
 from bot.delivery import Delivery, DeliveryError
+from bot.outbox import DatabasePartLedger
 from bot.store import repo
-from bot.store.slack_models import SlackPostedPart
 from bot.types import Reply, UserKey
 from handlers.slack.blocks import SlackMessage, render_replies
 from handlers.slack.identity import slack_user_id
@@ -118,6 +117,7 @@ class SlackSender:
         self.installation_store = installation_store
         self.pacer = pacer or ChannelPacer()
         self.refresher = refresher  # handlers.slack.rotation.TokenRefresher (OAuth mode)
+        self.ledger = DatabasePartLedger(runtime.db, clock=runtime.clock)
 
     # -- tokens and routing -------------------------------------------------------------------
     async def token_for(self, *, team_id: str | None, enterprise_id: str | None = None,
@@ -199,7 +199,7 @@ class SlackSender:
     async def post_messages(self, messages: Sequence[SlackMessage], *, token: str, channel: str,
                             thread_ts: str | None, key: str) -> list[str]:
         """Post each message once per idempotency key (parts already posted are skipped)."""
-        done = await self._posted_parts(key)
+        done = await self.ledger.done(key)
         stamps = []
         for part, msg in enumerate(messages):
             if part in done:
@@ -217,19 +217,8 @@ class SlackSender:
                     self.pacer.hold(channel, err.retry_after)
                 raise err from exc
             stamps.append(resp.get("ts"))
-            await self._record_part(key, part, channel, resp.get("ts"))
+            await self.ledger.mark(key, part, f"{channel}:{resp.get('ts') or ''}")
         return stamps
-
-    async def _posted_parts(self, key: str) -> set[int]:
-        async with self.runtime.db.session() as session:
-            rows = await session.execute(select(SlackPostedPart.part).where(SlackPostedPart.idempotency_key == key))
-            return {r[0] for r in rows}
-
-    async def _record_part(self, key: str, part: int, channel: str, ts: str | None) -> None:
-        async with self.runtime.db.session() as session:
-            session.add(SlackPostedPart(idempotency_key=key, part=part, channel=channel, ts=ts,
-                                        posted_at=self.runtime.clock()))
-            await session.commit()
 
     # -- Slack-only sends ---------------------------------------------------------------------------
     async def publish_home(self, *, token: str, user_id: str, view: dict[str, Any]) -> None:
@@ -249,13 +238,3 @@ class SlackSender:
         session = getattr(self.client, "session", None)
         if session is not None and not session.closed:
             await session.close()
-
-
-async def purge_posted_parts(runtime, *, before: datetime) -> int:
-    """Forget ledger rows older than ``before`` (a retry never comes that late)."""
-    from sqlalchemy import delete
-
-    async with runtime.db.session() as session:
-        result = await session.execute(delete(SlackPostedPart).where(SlackPostedPart.posted_at < before))
-        await session.commit()
-        return result.rowcount or 0
