@@ -21,8 +21,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 import aiohttp
+from aiohttp.helpers import get_env_proxy_for_url
 from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration, ShowLoadingAnimationRequest
 from linebot.v3.messaging.exceptions import ApiException
+from yarl import URL
 
 from bot.delivery import Delivery, DeliveryError
 from bot.settings import Settings
@@ -62,16 +64,37 @@ _PUSH = AsyncMessagingApi.push_message_with_http_info.raw_function
 _REPLY = AsyncMessagingApi.reply_message_with_http_info.raw_function
 
 
-class _Client(AsyncApiClient):
-    """The SDK's client and transport (its own aiohttp session, as the SDK makes it), with two
-    per-request costs taken out:
+def _env_proxy_applies(host: str) -> bool:
+    """Whether HTTP(S)_PROXY/NO_PROXY route requests to ``host`` through a proxy."""
+    try:
+        get_env_proxy_for_url(URL(host))
+    except LookupError:
+        return False
+    return True
 
+
+class _Client(AsyncApiClient):
+    """The SDK's client and transport, with three per-request costs taken out:
+
+    * the SDK's aiohttp session is made with ``trust_env=True``, so EVERY request looks up ~/.netrc
+      and the proxy variables in a worker thread (two thread hops, ~0.9 ms of CPU per push under
+      load). When no proxy variable applies to the LINE host we move the SDK's own connector to a
+      session without that; with a proxy configured the SDK's session is kept as it is. (A netrc
+      entry for the host would clash with the Bearer header anyway.)
     * parsing the bodies of successful sends, which we never read. Errors are raised by the SDK's
       transport before this point, with their bodies;
     * walking our wire bodies (``_WireBody``), which are JSON types already.
     """
 
     _UNREAD = frozenset({"PushMessageResponse", "ReplyMessageResponse"})
+
+    def __init__(self, configuration: Configuration):
+        super().__init__(configuration)
+        rest = self.rest_client
+        if rest.proxy is None and not _env_proxy_applies(configuration.host):
+            sdk_session = rest.pool_manager
+            rest.pool_manager = aiohttp.ClientSession(connector=sdk_session.connector, trust_env=False)
+            sdk_session.detach()  # the connector now belongs to the new session
 
     def sanitize_for_serialization(self, obj):
         if isinstance(obj, _WireBody):
