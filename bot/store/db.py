@@ -33,10 +33,6 @@ def make_engine(database_url: str, **kwargs) -> AsyncEngine:
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        if url.startswith("sqlite+aiosqlite"):
-            from bot.store.sqlite_driver import dbapi
-
-            kwargs.setdefault("module", dbapi())
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
         _configure_sqlite(engine)
         return engine
@@ -83,9 +79,8 @@ class Database:
         """A connection for ONE statement that must be durable on return (webhook events into the inbox).
 
         It comes from a small pool of its own in autocommit mode: the statement is its own
-        transaction, so storing events is one round trip (one call on aiosqlite's thread for SQLite)
-        instead of BEGIN, INSERT and COMMIT, each of which waits its turn on an event loop that is
-        also running the engine. On PostgreSQL there is no pre-ping either: a connection that died
+        transaction, so storing events is one statement instead of BEGIN, INSERT and COMMIT, each
+        of which waits its turn on an event loop that is also running the engine. On PostgreSQL there is no pre-ping either: a connection that died
         with a database restart fails that one statement (the webhook answers 503, and the platform
         redelivers) and the pool is refreshed."""
         if self.is_sqlite and self.engine.url.database in (None, "", ":memory:"):
