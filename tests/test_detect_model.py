@@ -82,6 +82,28 @@ def test_one_fold_for_the_whole_bot():
     assert fold_pattern("バーンアウト") == fold("バーンアウト") == fold("ばーんあうと")
 
 
+@pytest.mark.parametrize("text,lang", [
+    ("頼まれると断れなくて、毎晩2時まで作業してます", "ja"), ("I can't   say NO", "en"), ("ab", "en"),
+    ("", "ja"), ("😀\x00a", "ja"), ("lone \udcff surrogate", "en"), ("x", "en"),
+])
+def test_ngram_keys_are_the_keys_of_the_named_ngrams(text, lang):
+    """The detector looks n-grams up by numeric key; the keys must be those of the n-grams training names."""
+    from bot.detect.features import char_ngrams, gram_key, gram_keys, segment_gram_keys
+
+    assert [int(k) for k in gram_keys(text, lang)] == [gram_key(g) for g in char_ngrams(text, lang)]
+    pieces = [text, "", text[:3], "a b"]
+    keys, owners = segment_gram_keys(pieces, lang)
+    expected = [(gram_key(g), i) for i, piece in enumerate(pieces) for g in char_ngrams(piece, lang)]
+    assert sorted(zip(map(int, keys), map(int, owners))) == sorted(expected)
+
+
+def test_the_model_scores_a_reading_as_it_scores_its_named_features(detector):
+    featuriser, model = detector._featuriser, detector._model
+    for text, lang in [("頼まれると断れなくて、毎晩2時まで作業してます", "ja"), ("I don't want to die", "en")]:
+        reading = featuriser.read(text, lang)
+        assert sorted(model.reading_rows(reading.grams, reading.named)) == sorted(model.rows(reading.features))
+
+
 # ---- the model file ------------------------------------------------------------------------
 
 def test_shipped_model_matches_the_shipped_corpus_and_lexicons():
