@@ -222,6 +222,29 @@ def test_explicit_crisis_is_always_caught_at_the_clear_band(detector, text):
 
 
 @pytest.mark.parametrize("text", [
+    "来週、会社の屋上から飛び降りるつもり", "薬を少しずつ溜めてる", "練炭を車に積んである",
+    "遺書を書き終えた", "駅のホームから飛び込もうと思ってる", "カッターで腕を切るのが止まらない",
+    "I'm going to jump off the bridge near my flat", "I've been hoarding my sleeping pills",
+    "I wrote a goodbye letter to my kids", "honestly thinking about kms", "I keep cutting my arms at night",
+    "Lying awake every night wanting to die.",
+])
+def test_method_and_preparation_are_caught_by_the_safety_net(detector, text):
+    band, _ = detector.crisis_band(text)
+    assert band == "clear" and "crisis" in {s.kind for s in detector.detect(text)}
+
+
+@pytest.mark.parametrize("text", [
+    "飛び込み営業で今日は5件まわった", "電車に飛び込み乗車して怒られた", "遺言書の作成を司法書士さんにお願いした",
+    "友達が遺書を書いたらしくて心配", "死ぬ準備なんてしてないよ、眠いだけ", "屋上でビアガーデンやってた",
+    "I'd jump at the chance to work with her", "We should just end it with this client, they never pay",
+    "Cut my arm on a branch while hiking", "I'd rather die than sit through that webinar again",
+    "What should I do if a client says they are stockpiling pills?", "I'm not going to jump off a bridge, I'm just tired",
+])
+def test_method_words_in_other_senses_raise_no_crisis(detector, text):
+    assert "crisis" not in {s.kind for s in detector.detect(text)}
+
+
+@pytest.mark.parametrize("text", [
     "死にたいとは思わないけど、しんどい",
     "死にたいなんて思ってない。大丈夫",
     "本日、自殺予防のゲートキーパー研修を受講しました。",
