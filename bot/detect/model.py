@@ -62,36 +62,38 @@ def lexicon_hash(content_dir: Path) -> str:
 _FEATURE_PREFIX = "\x1f"  # every feature that is not a character n-gram starts with it (features.py)
 
 
-@dataclass(frozen=True)
 class GramTable:
-    """Vocabulary rows of the character n-gram features, looked up by 64-bit key (features.gram_key)."""
+    """Vocabulary rows of the character n-gram features, looked up by 64-bit key (features.gram_key).
 
-    keys: np.ndarray  # sorted uint64
-    rows: np.ndarray  # intp, the vocabulary row of each key
+    A plain dict: for the hundred-odd n-grams of a message, dict lookups over ``keys.tolist()``
+    beat a numpy search, whose per-call cost dominates at that size."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: dict[int, int]):
+        self.rows = rows
 
     @classmethod
     def build(cls, vocabulary: dict[str, int]) -> GramTable:
-        grams = [(gram_key(name), row) for name, row in vocabulary.items()
-                 if not name.startswith(_FEATURE_PREFIX) and 1 <= len(name) <= 4]
-        grams.sort()
-        keys = np.fromiter((k for k, _ in grams), dtype=np.uint64, count=len(grams))
-        rows = np.fromiter((r for _, r in grams), dtype=np.intp, count=len(grams))
-        if len(keys) > 1 and not (keys[1:] != keys[:-1]).all():
-            raise ValueError("two vocabulary n-grams share a key")
-        return cls(keys, rows)
+        rows: dict[int, int] = {}
+        for name, row in vocabulary.items():
+            if not name.startswith(_FEATURE_PREFIX) and 1 <= len(name) <= 4:
+                key = gram_key(name)
+                if key in rows:
+                    raise ValueError("two vocabulary n-grams share a key")
+                rows[key] = row
+        return cls(rows)
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         """Vocabulary rows of ``keys`` that are known, in order, repeats kept."""
-        return self.lookup_with_mask(keys)[0]
+        found = [row for row in map(self.rows.get, keys.tolist()) if row is not None]
+        return np.array(found, dtype=np.intp)
 
     def lookup_with_mask(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(rows of the known keys, in order, repeats kept; which of ``keys`` are known)."""
-        if not len(self.keys) or not len(keys):
-            return np.zeros(0, dtype=np.intp), np.zeros(len(keys), dtype=bool)
-        at = np.searchsorted(self.keys, keys)
-        at[at == len(self.keys)] = 0
-        known = self.keys[at] == keys
-        return self.rows[at[known]], known
+        found = list(map(self.rows.get, keys.tolist()))
+        known = np.fromiter((row is not None for row in found), dtype=bool, count=len(found))
+        return np.array([row for row in found if row is not None], dtype=np.intp), known
 
 
 @dataclass(frozen=True)
@@ -121,18 +123,10 @@ class LinearModel:
 
     def reading_rows(self, gram_keys: np.ndarray, named: list[str]) -> np.ndarray:
         """Distinct vocabulary rows of a message given as n-gram keys plus named features."""
-        named_rows = set(map(self.vocabulary.get, named))
-        named_rows.discard(None)
-        rows = self.grams.lookup(gram_keys)
-        if named_rows:
-            rows = np.concatenate([rows, np.fromiter(named_rows, dtype=np.intp, count=len(named_rows))])
-        if len(rows) < 2:
-            return rows
-        rows.sort()
-        first = np.empty(len(rows), dtype=bool)
-        first[0] = True
-        np.not_equal(rows[1:], rows[:-1], out=first[1:])
-        return rows[first]
+        rows = set(map(self.grams.rows.get, gram_keys.tolist()))
+        rows.update(map(self.vocabulary.get, named))
+        rows.discard(None)
+        return np.fromiter(rows, dtype=np.intp, count=len(rows))
 
     def probabilities(self, features: list[str]) -> list[float]:
         """Calibrated probability per kind (in ``kinds`` order) for one message's features."""
