@@ -75,6 +75,26 @@ def test_every_folded_character_maps_back_into_the_original(raw):
     assert fold(raw[slice(*n.original_span(0, len(n.text)))]) == n.text
 
 
+def test_the_character_table_fold_agrees_with_the_general_fold():
+    """normalise takes a table-driven path when it can; it must give what the general path gives."""
+    import random
+
+    from bot.detect.normalise import _normalise_slowly
+
+    def spans(n, text):
+        if n.starts is None:
+            return n.text, tuple(range(len(n.text))), tuple(range(1, len(n.text) + 1))
+        return n.text, n.starts, n.ends
+
+    rng = random.Random(7)
+    alphabet = "あいかがアイカガーｰ〜~ﾊﾞｶﾞａＡBc…！？!?。、 \n12０１aaいいいｗｗｗの日本語ﾞﾟ'’“”😀"
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 14)))
+        quick = normalise(text)
+        if quick.starts is not None:  # the identity shortcut (nothing changed) is checked by test_fold
+            assert spans(quick, text) == spans(_normalise_slowly(text), text), text
+
+
 def test_one_fold_for_the_whole_bot():
     """The lexicon patterns are folded by the same rules as text: a long vowel in a pattern matches."""
     from bot.detect.normalise import fold_pattern

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from itertools import repeat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,14 +87,13 @@ class GramTable:
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         """Vocabulary rows of ``keys`` that are known, in order, repeats kept."""
-        found = [row for row in map(self.rows.get, keys.tolist()) if row is not None]
-        return np.array(found, dtype=np.intp)
+        return self.lookup_with_mask(keys)[0]
 
     def lookup_with_mask(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(rows of the known keys, in order, repeats kept; which of ``keys`` are known)."""
-        found = list(map(self.rows.get, keys.tolist()))
-        known = np.fromiter((row is not None for row in found), dtype=bool, count=len(found))
-        return np.array([row for row in found if row is not None], dtype=np.intp), known
+        found = np.array(list(map(self.rows.get, keys.tolist(), repeat(-1, len(keys)))), dtype=np.intp)
+        known = found >= 0
+        return found[known], known
 
 
 @dataclass(frozen=True)
