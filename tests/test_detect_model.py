@@ -18,22 +18,22 @@ from bot.settings import DEFAULT_CONTENT_DIR
 from bot.types import SIGNAL_KINDS
 
 DATA = Path(__file__).parent / "data"
-# Two blind splits, each written by a helper from the definitions alone (benchmarks/RESULTS.md,
-# "Detector model card"). Split A was evaluated first and has been seen since (its one missed explicit
-# statement is known), so it is a development set now; split B was read only by this evaluation.
-# Figures are those of the shipped model and decision rules, less 0.002 for float noise: a change
-# that scores lower fails here.
+# Two splits, each written by a helper from the definitions alone (benchmarks/RESULTS.md, "Detector model
+# card"). Both have been seen since their blind evaluation and are development data now: their errors
+# showed what kind of thing is missed (never their sentences, which are not in the corpus). A fresh blind
+# split is measured by the lead. Figures are those of the shipped model and decision rules, less 0.002 for
+# float noise: a change that scores lower fails here.
 SPLITS = {
     "detect_test.jsonl": {  # split A, 813 rows
-        "micro_f1": 0.753,  # measured 0.755
-        "crisis_recall": 0.795,  # measured 106/133 = 0.797 (a crisis signal needs the clear band)
-        "explicit_crisis_recall": 0.975,  # measured 43/44 = 0.977
+        "micro_f1": 0.771,  # measured 0.773
+        "crisis_recall": 0.848,  # measured 113/133 = 0.850 (a crisis signal needs the clear band)
+        "explicit_crisis_recall": 0.998,  # measured 44/44 = 1.000
         "neutral_false_alarm_rate_at_most": 0.128,  # measured 28/222 = 0.126
     },
     "detect_test_b.jsonl": {  # split B, 656 rows
-        "micro_f1": 0.772,  # measured 0.774
-        "crisis_recall": 0.847,  # measured 90/106 = 0.849
-        "explicit_crisis_recall": 0.919,  # measured 35/38 = 0.921
+        "micro_f1": 0.803,  # measured 0.805
+        "crisis_recall": 0.913,  # measured 97/106 = 0.915
+        "explicit_crisis_recall": 0.998,  # measured 38/38 = 1.000
         "neutral_false_alarm_rate_at_most": 0.105,  # measured 19/185 = 0.103
     },
 }

@@ -25,7 +25,6 @@ import numpy as np
 from bot.detect.lexicon import Lexicon
 from bot.detect.matching import Clauses, Hit, find_hits
 from bot.detect.normalise import Normalised, analyser_form, normalise
-from bot.detect.prefilter import guard
 
 FEATURE_VERSION = 5
 # The model reads at most this many characters; the crisis lexicon still reads everything.
@@ -232,8 +231,7 @@ class Featuriser:
         for lang, lexicon in lexicons.items():
             named = [*lexicon.cues, *((name, getattr(lexicon, name)) for name in _SCOPE_KEYS)]
             parts = [f"(?P<{name}>{pattern.pattern})" for name, pattern in named if pattern is not None]
-            joined = "|".join(parts)
-            self._cues[lang] = re.compile(guard(joined) + f"(?:{joined})") if parts else None
+            self._cues[lang] = re.compile("|".join(parts)) if parts else None
 
     def read(self, text: str, lang: str) -> Reading:
         lexicon = self.lexicons[lang]

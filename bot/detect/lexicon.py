@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from bot.detect.normalise import fold_pattern
-from bot.detect.prefilter import guard
+from bot.detect.prefilter import first_char_guard
 from bot.errors import ContentError
 from bot.types import LANGUAGES, SIGNAL_KINDS
 
@@ -245,7 +245,7 @@ def parse_lexicon(data: Any, file: str) -> tuple[Lexicon | None, list[ContentErr
         good = [e for e in entries if e is not None]
         if len(good) == len(entries):
             joined = "|".join(f"(?P<{e.id}>{e.pattern.pattern})" for e in good)
-            combined = re.compile(guard(joined) + f"(?:{joined})")
+            combined = re.compile((first_char_guard(joined) or "") + f"(?:{joined})")
             kinds.append(KindMatcher(kind=kind, combined=combined, entries={e.id: e for e in good},
                                      ordered=tuple(good)))
     for kind in SIGNAL_KINDS:

@@ -76,30 +76,3 @@ def first_char_guard(pattern: str) -> str | None:
         else:
             parts.append(f"{re.escape(chr(value[0]))}-{re.escape(chr(value[1]))}")
     return f"(?=[{''.join(parts)}])"
-
-
-def _starts_at_boundary(items) -> bool:
-    """Whether every match of a parsed sequence begins with ``\\b`` (before any character)."""
-    for op, av in items:
-        if op is _c.AT:
-            return av is _c.AT_BOUNDARY
-        if op is _c.SUBPATTERN:
-            return _starts_at_boundary(av[-1])
-        if op is _c.BRANCH:
-            return all(_starts_at_boundary(alternative) for alternative in av[1])
-        return False
-    return False
-
-
-def guard(pattern: str) -> str:
-    """What to put in front of ``pattern`` so most positions fail at once: ``\\b`` when every
-    alternative starts at a word boundary (English word lists: a position inside a word fails
-    without trying a branch), then the first-character lookahead; empty when neither is known."""
-    chars = first_char_guard(pattern) or ""
-    if _p is None:
-        return chars
-    try:
-        boundary = _starts_at_boundary(_p.parse(pattern))
-    except Exception:
-        boundary = False
-    return ("\\b" if boundary else "") + chars
