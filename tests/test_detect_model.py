@@ -18,23 +18,24 @@ from bot.settings import DEFAULT_CONTENT_DIR
 from bot.types import SIGNAL_KINDS
 
 DATA = Path(__file__).parent / "data"
-# Two blind splits, each written by a helper from the definitions alone (benchmarks/RESULTS.md,
-# "Detector model card"). Split A was evaluated first and has been seen since (its one missed explicit
-# statement is known), so it is a development set now; split B was read only by this evaluation.
-# Figures are those of the shipped model and decision rules, less 0.002 for float noise: a change
-# that scores lower fails here.
+# Two splits, each written by a helper from the definitions alone (benchmarks/RESULTS.md, "Detector model
+# card"). Both have been seen since their blind evaluation and are development data now: their errors
+# showed what kind of thing is missed (never their sentences, which are not in the corpus). A fresh blind
+# split is measured by the lead. Figures are those of the shipped model and decision rules, less 0.002 for
+# float noise: a change that scores lower fails here.
 SPLITS = {
     "detect_test.jsonl": {  # split A, 813 rows
-        "micro_f1": 0.753,  # measured 0.755
-        "crisis_recall": 0.795,  # measured 106/133 = 0.797 (a crisis signal needs the clear band)
-        "explicit_crisis_recall": 0.975,  # measured 43/44 = 0.977
-        "neutral_false_alarm_rate_at_most": 0.128,  # measured 28/222 = 0.126
+        "micro_f1": 0.762,  # measured 0.764
+        "crisis_recall": 0.848,  # measured 113/133 = 0.850 (a crisis signal needs the clear band)
+        "explicit_crisis_recall": 0.998,  # measured 44/44 = 1.000
+        # measured 30/222 = 0.135: two more than the first pass's 28 (benchmarks/RESULTS.md, second pass)
+        "neutral_false_alarm_rate_at_most": 0.137,
     },
     "detect_test_b.jsonl": {  # split B, 656 rows
-        "micro_f1": 0.772,  # measured 0.774
-        "crisis_recall": 0.847,  # measured 90/106 = 0.849
-        "explicit_crisis_recall": 0.919,  # measured 35/38 = 0.921
-        "neutral_false_alarm_rate_at_most": 0.105,  # measured 19/185 = 0.103
+        "micro_f1": 0.795,  # measured 0.797
+        "crisis_recall": 0.923,  # measured 98/106 = 0.925
+        "explicit_crisis_recall": 0.998,  # measured 38/38 = 1.000
+        "neutral_false_alarm_rate_at_most": 0.094,  # measured 17/185 = 0.092
     },
 }
 
@@ -75,11 +76,53 @@ def test_every_folded_character_maps_back_into_the_original(raw):
     assert fold(raw[slice(*n.original_span(0, len(n.text)))]) == n.text
 
 
+def test_the_character_table_fold_agrees_with_the_general_fold():
+    """normalise takes a table-driven path when it can; it must give what the general path gives."""
+    import random
+
+    from bot.detect.normalise import _normalise_slowly
+
+    def spans(n, text):
+        if n.starts is None:
+            return n.text, tuple(range(len(n.text))), tuple(range(1, len(n.text) + 1))
+        return n.text, n.starts, n.ends
+
+    rng = random.Random(7)
+    alphabet = "あいかがアイカガーｰ〜~ﾊﾞｶﾞａＡBc…！？!?。、 \n12０１aaいいいｗｗｗの日本語ﾞﾟ'’“”😀"
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 14)))
+        quick = normalise(text)
+        if quick.starts is not None:  # the identity shortcut (nothing changed) is checked by test_fold
+            assert spans(quick, text) == spans(_normalise_slowly(text), text), text
+
+
 def test_one_fold_for_the_whole_bot():
     """The lexicon patterns are folded by the same rules as text: a long vowel in a pattern matches."""
     from bot.detect.normalise import fold_pattern
 
     assert fold_pattern("バーンアウト") == fold("バーンアウト") == fold("ばーんあうと")
+
+
+@pytest.mark.parametrize("text,lang", [
+    ("頼まれると断れなくて、毎晩2時まで作業してます", "ja"), ("I can't   say NO", "en"), ("ab", "en"),
+    ("", "ja"), ("😀\x00a", "ja"), ("lone \udcff surrogate", "en"), ("x", "en"),
+])
+def test_ngram_keys_are_the_keys_of_the_named_ngrams(text, lang):
+    """The detector looks n-grams up by numeric key; the keys must be those of the n-grams training names."""
+    from bot.detect.features import char_ngrams, gram_key, gram_keys, segment_gram_keys
+
+    assert [int(k) for k in gram_keys(text, lang)] == [gram_key(g) for g in char_ngrams(text, lang)]
+    pieces = [text, "", text[:3], "a b"]
+    keys, owners = segment_gram_keys(pieces, lang)
+    expected = [(gram_key(g), i) for i, piece in enumerate(pieces) for g in char_ngrams(piece, lang)]
+    assert sorted(zip(map(int, keys), map(int, owners))) == sorted(expected)
+
+
+def test_the_model_scores_a_reading_as_it_scores_its_named_features(detector):
+    featuriser, model = detector._featuriser, detector._model
+    for text, lang in [("頼まれると断れなくて、毎晩2時まで作業してます", "ja"), ("I don't want to die", "en")]:
+        reading = featuriser.read(text, lang)
+        assert sorted(model.reading_rows(reading.grams, reading.named)) == sorted(model.rows(reading.features))
 
 
 # ---- the model file ------------------------------------------------------------------------
@@ -197,6 +240,29 @@ def test_scores_are_probabilities_and_signals_pass_their_thresholds(detector):
 def test_explicit_crisis_is_always_caught_at_the_clear_band(detector, text):
     band, score = detector.crisis_band(text)
     assert band == "clear" and score >= detector.model_header["crisis_bands"]["clear"]
+
+
+@pytest.mark.parametrize("text", [
+    "来週、会社の屋上から飛び降りるつもり", "薬を少しずつ溜めてる", "練炭を車に積んである",
+    "遺書を書き終えた", "駅のホームから飛び込もうと思ってる", "カッターで腕を切るのが止まらない",
+    "I'm going to jump off the bridge near my flat", "I've been hoarding my sleeping pills",
+    "The suicide note is in my desk drawer", "Picked the date to do it.", "honestly thinking about kms", "I keep cutting my arms at night",
+    "Lying awake every night wanting to die.",
+])
+def test_method_and_preparation_are_caught_by_the_safety_net(detector, text):
+    band, _ = detector.crisis_band(text)
+    assert band == "clear" and "crisis" in {s.kind for s in detector.detect(text)}
+
+
+@pytest.mark.parametrize("text", [
+    "飛び込み営業で今日は5件まわった", "電車に飛び込み乗車して怒られた", "遺言書の作成を司法書士さんにお願いした",
+    "友達が遺書を書いたらしくて心配", "死ぬ準備なんてしてないよ、眠いだけ", "屋上でビアガーデンやってた",
+    "I'd jump at the chance to work with her", "Farewell message: I'm leaving the team for a new role", "ドラマの主人公が遺書を書いてて泣いた", "We should just end it with this client, they never pay",
+    "Cut my arm on a branch while hiking", "I'd rather die than sit through that webinar again",
+    "What should I do if a client says they are stockpiling pills?", "I'm not going to jump off a bridge, I'm just tired",
+])
+def test_method_words_in_other_senses_raise_no_crisis(detector, text):
+    assert "crisis" not in {s.kind for s in detector.detect(text)}
 
 
 @pytest.mark.parametrize("text", [

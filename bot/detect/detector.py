@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.detect.features import MODEL_CHARS, Featuriser, Reading, char_ngrams
+from bot.detect.features import MODEL_CHARS, Featuriser, Reading, segment_gram_keys
 from bot.detect.lexicon import load_lexicons
 from bot.detect.matching import OK, quote_end
 from bot.detect.model import LinearModel, load_model
@@ -112,7 +112,8 @@ class Detector:
         if not text or not text.strip():
             return Assessment(lang, {k: 0.0 for k in self._kinds}, [], "none")
         reading = self._featuriser.read(text, lang)
-        scores = dict(zip(self._kinds, self._model.probabilities(reading.features)))
+        rows = self._model.reading_rows(reading.grams, reading.named)
+        scores = dict(zip(self._kinds, self._model.probabilities_of_rows(rows)))
         phrases = crisis_phrases(reading)
         if phrases == "ok":
             scores["crisis"] = max(scores["crisis"], self._clear)
@@ -182,16 +183,10 @@ class Detector:
 
     def _clause_rows(self, reading: Reading, spans: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
         """Vocabulary rows of each clause's character n-grams, and the clause each belongs to."""
-        get = self._model.vocabulary.get
-        rows: list[int] = []
-        segments: list[int] = []
-        for number, (start, end) in enumerate(spans):
-            for gram in char_ngrams(reading.folded.text[start:end], reading.lang):
-                row = get(gram)
-                if row is not None:
-                    rows.append(row)
-                    segments.append(number)
-        return np.array(rows, dtype=np.intp), np.array(segments, dtype=np.intp)
+        text = reading.folded.text
+        keys, owners = segment_gram_keys([text[start:end] for start, end in spans], reading.lang)
+        rows, known = self._model.grams.lookup_with_mask(keys)
+        return rows, owners[known]
 
 
 _CACHE: dict[tuple, Detector] = {}

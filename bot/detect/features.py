@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from bot.detect.lexicon import Lexicon
 from bot.detect.matching import Clauses, Hit, find_hits
@@ -39,6 +41,9 @@ _SCOPE_KEYS = ("past", "still", "recovery", "third_party")
 # separator and a letter, so no n-gram of a message can collide with it.
 W, B, N, Q, H, E = "\x1fw", "\x1fb", "\x1fn", "\x1fq", "\x1fh", "\x1fe"
 LANG = "\x1flang:"
+
+
+_NOT_WORDS = "、。,.!?！？「」『』()（）"  # a form that is a substring of this is punctuation, not a word
 
 
 class Analyser:
@@ -70,36 +75,109 @@ class Analyser:
         text = analyser_form(text)
         out: list[str] = []
         for i in range(0, len(text), _ANALYSER_CHUNK):
-            for m in tok.tokenize(text[i:i + _ANALYSER_CHUNK]):
-                form = m.normalized_form()
-                if form.strip() and form not in "、。,.!?！？「」『』()（）":
-                    out.append(form)
+            forms = [m.normalized_form() for m in tok.tokenize(text[i:i + _ANALYSER_CHUNK])]
+            out += [form for form in forms if form.strip() and form not in _NOT_WORDS]
         return out
 
 
 @dataclass(slots=True)
 class Reading:
-    """One message as the detector sees it."""
+    """One message as the detector sees it. Its features are the character n-grams of
+    ``gram_text`` (as 64-bit keys in ``grams``, see ``gram_keys``) plus the ``named`` ones."""
 
     text: str
     lang: str
     folded: Normalised
     clauses: Clauses
     hits: list[Hit]
-    features: list[str]
-    cue_clauses: dict[str, set[int]]  # scope cue name → indices of the clauses it was found in
+    gram_text: str  # the analysed part of the folded text, English negation-marked
+    grams: np.ndarray = field(repr=False)  # uint64 keys of char_ngrams(gram_text, lang)
+    named: list[str] = field(repr=False)  # every other feature: words, cues, lexicon matches
+    cue_clauses: dict[str, set[int]] = field(default_factory=dict)  # scope cue → clauses it is in
+
+    @property
+    def features(self) -> list[str]:
+        """Every feature by name (what training reads; the detector uses ``grams`` + ``named``)."""
+        return char_ngrams(self.gram_text, self.lang) + self.named
+
+
+def _gram_sizes(text: str, lang: str) -> tuple[str, tuple[int, ...]]:
+    if lang == "ja":
+        return text, (1, 2, 3)
+    return " " + " ".join(text.split()) + " ", (3, 4)
 
 
 def char_ngrams(text: str, lang: str) -> list[str]:
-    if lang == "ja":
-        sizes = (1, 2, 3)
-    else:
-        text = " " + " ".join(text.split()) + " "
-        sizes = (3, 4)
+    """Character n-grams by name: Japanese 1-3, English 3-4 over space-joined words with edges."""
+    text, sizes = _gram_sizes(text, lang)
     grams: list[str] = []
     for size in sizes:
         grams += [text[i:i + size] for i in range(len(text) - size + 1)]
     return grams
+
+
+# An n-gram's key: FNV-1a over its code points, modulo 2**64 (so a text's 1-, 2-, 3- and 4-gram keys
+# come from one pass, each size extending the last). Distinct n-grams of the vocabulary get distinct
+# keys (the model checks this when it loads); an unknown n-gram taking a known one's key is a
+# 1 in 2**64 / vocabulary-size chance.
+_FNV_PRIME = np.uint64(0x100000001B3)
+_FNV_START = np.uint64(0xCBF29CE484222325)
+_MASK64 = (1 << 64) - 1
+
+
+def gram_key(gram: str) -> int:
+    """The 64-bit key of one n-gram (what ``gram_keys`` computes for every n-gram of a text)."""
+    h = int(_FNV_START)
+    for ch in gram:
+        h = ((h ^ ord(ch)) * 0x100000001B3) & _MASK64
+    return h
+
+
+def _codes(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
+
+
+def _keys_by_size(codes: np.ndarray, sizes: tuple[int, ...]) -> dict[int, np.ndarray]:
+    """Keys of every n-gram of ``codes`` for each size in ``sizes`` (ascending), by size."""
+    out = {}
+    h = codes ^ _FNV_START
+    h *= _FNV_PRIME
+    for size in range(1, sizes[-1] + 1):
+        if size > 1:
+            h = h[:-1] ^ codes[size - 1:]
+            h *= _FNV_PRIME
+        if size in sizes:
+            out[size] = h
+        if not len(h):
+            break
+    return out
+
+
+def gram_keys(text: str, lang: str) -> np.ndarray:
+    """Keys of ``char_ngrams(text, lang)``, in the same order, computed with numpy."""
+    text, sizes = _gram_sizes(text, lang)
+    parts = [keys for keys in _keys_by_size(_codes(text), sizes).values() if len(keys)]
+    if not parts:
+        return np.zeros(0, dtype=np.uint64)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def segment_gram_keys(pieces: list[str], lang: str) -> tuple[np.ndarray, np.ndarray]:
+    """Keys of ``char_ngrams(piece, lang)`` for every piece at once, and the piece each came from."""
+    spaced = [_gram_sizes(piece, lang)[0] for piece in pieces]
+    sizes = _gram_sizes("", lang)[1]
+    codes = _codes("".join(spaced))
+    owner = np.repeat(np.arange(len(spaced), dtype=np.intp), [len(p) for p in spaced])
+    keys, owners = [], []
+    for size, found in _keys_by_size(codes, sizes).items():
+        if not len(found):
+            continue
+        inside = owner[:len(found)] == owner[size - 1:]  # n-grams that stay in one piece
+        keys.append(found[inside])
+        owners.append(owner[:len(found)][inside])
+    if not keys:
+        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.intp)
+    return np.concatenate(keys), np.concatenate(owners)
 
 
 _EN_TOKEN = re.compile(r"[a-z0-9']+|[.!?;,]")
@@ -161,15 +239,23 @@ class Featuriser:
         clauses = Clauses(folded.text, lexicon)
         hits = find_hits(folded.text, lexicon, clauses)
         cue_clauses: dict[str, set[int]] = {}
-        features = self.features(folded.text[:MODEL_CHARS], lang, clauses, hits, cue_clauses)
-        return Reading(text, lang, folded, clauses, hits, features, cue_clauses)
+        head = folded.text[:MODEL_CHARS]
+        gram_text = head if lang == "ja" else negation_marked(head)
+        named = self.named_features(head, lang, clauses, hits, cue_clauses)
+        return Reading(text, lang, folded, clauses, hits, gram_text, gram_keys(gram_text, lang), named,
+                       cue_clauses)
 
     def features(self, folded: str, lang: str, clauses: Clauses | None = None,
                  hits: list[Hit] | None = None, cue_clauses: dict[str, set[int]] | None = None) -> list[str]:
         """Feature names of one folded text; a name may repeat, features are binary. When
         ``cue_clauses`` is given it is filled with the clauses each scope cue was found in."""
         out = char_ngrams(folded if lang == "ja" else negation_marked(folded), lang)
-        out.append(LANG + lang)
+        return out + self.named_features(folded, lang, clauses, hits, cue_clauses)
+
+    def named_features(self, folded: str, lang: str, clauses: Clauses | None = None,
+                       hits: list[Hit] | None = None, cue_clauses: dict[str, set[int]] | None = None) -> list[str]:
+        """Every feature but the character n-grams (see ``features``)."""
+        out = [LANG + lang]
         if lang == "ja":
             out += _words(self.analyser.lemmas(folded), _JA_NEGATORS, lang)
         else:

@@ -16,12 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from itertools import repeat
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from bot.detect.features import FEATURE_VERSION
+from bot.detect.features import FEATURE_VERSION, gram_key
 from bot.detect.lexicon import LEXICON_DIR
 from bot.errors import ContentError
 from bot.types import SIGNAL_KINDS
@@ -59,6 +60,42 @@ def lexicon_hash(content_dir: Path) -> str:
     return _hash_files(files, Path(content_dir))
 
 
+_FEATURE_PREFIX = "\x1f"  # every feature that is not a character n-gram starts with it (features.py)
+
+
+class GramTable:
+    """Vocabulary rows of the character n-gram features, looked up by 64-bit key (features.gram_key).
+
+    A plain dict: for the hundred-odd n-grams of a message, dict lookups over ``keys.tolist()``
+    beat a numpy search, whose per-call cost dominates at that size."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: dict[int, int]):
+        self.rows = rows
+
+    @classmethod
+    def build(cls, vocabulary: dict[str, int]) -> GramTable:
+        rows: dict[int, int] = {}
+        for name, row in vocabulary.items():
+            if not name.startswith(_FEATURE_PREFIX) and 1 <= len(name) <= 4:
+                key = gram_key(name)
+                if key in rows:
+                    raise ValueError("two vocabulary n-grams share a key")
+                rows[key] = row
+        return cls(rows)
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """Vocabulary rows of ``keys`` that are known, in order, repeats kept."""
+        return self.lookup_with_mask(keys)[0]
+
+    def lookup_with_mask(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows of the known keys, in order, repeats kept; which of ``keys`` are known)."""
+        found = np.array(list(map(self.rows.get, keys.tolist(), repeat(-1, len(keys)))), dtype=np.intp)
+        known = found >= 0
+        return found[known], known
+
+
 @dataclass(frozen=True)
 class LinearModel:
     """Calibrated per-kind logistic scores over named binary features."""
@@ -71,6 +108,12 @@ class LinearModel:
     crisis_bands: dict[str, float]
     header: dict
     norm_floor: int = 1  # a message's vector is divided by sqrt(max(distinct features, norm_floor))
+    grams: GramTable | None = None  # built from the vocabulary when not given
+
+    def __post_init__(self) -> None:
+        if self.grams is None:
+            object.__setattr__(self, "grams", GramTable.build(self.vocabulary))
+        object.__setattr__(self, "_bias_list", self.bias.tolist())
 
     def rows(self, features: list[str]) -> np.ndarray:
         """Distinct vocabulary rows of ``features`` (unknown names are ignored)."""
@@ -78,20 +121,26 @@ class LinearModel:
         known.discard(None)
         return np.fromiter(known, dtype=np.intp, count=len(known))
 
+    def reading_rows(self, gram_keys: np.ndarray, named: list[str]) -> np.ndarray:
+        """Distinct vocabulary rows of a message given as n-gram keys plus named features."""
+        rows = set(map(self.grams.rows.get, gram_keys.tolist()))
+        rows.update(map(self.vocabulary.get, named))
+        rows.discard(None)
+        return np.fromiter(rows, dtype=np.intp, count=len(rows))
+
     def probabilities(self, features: list[str]) -> list[float]:
         """Calibrated probability per kind (in ``kinds`` order) for one message's features."""
-        rows = self.rows(features)
+        return self.probabilities_of_rows(self.rows(features))
+
+    def probabilities_of_rows(self, rows: np.ndarray) -> list[float]:
+        """Calibrated probability per kind for a message given as distinct vocabulary rows."""
         if len(rows):
             scale = 1.0 / math.sqrt(max(len(rows), self.norm_floor))
             sums = self.weights.take(rows, axis=0).sum(axis=0, dtype=np.float64).tolist()
-            z = [b + s * scale for b, s in zip(self._bias, sums)]
+            z = [b + s * scale for b, s in zip(self._bias_list, sums)]
         else:
-            z = self._bias
+            z = self._bias_list
         return [1.0 / (1.0 + math.exp(-v)) if v > -700 else 0.0 for v in z]
-
-    @property
-    def _bias(self) -> list[float]:
-        return self.bias.tolist()
 
     def weight_of(self, features: list[str], kind_index: int) -> float:
         """Sum of one kind's weights over ``features`` (unnormalised): how much a clause says it."""
@@ -169,8 +218,13 @@ def load_model(content_dir: Path) -> tuple[LinearModel | None, list[ContentError
     if not np.isfinite(matrix).all():
         return problem(npy_path, "(values)", "weights must be finite")
     header = {k: v for k, v in header.items() if k != "vocabulary"}
+    rows = {name: i for i, name in enumerate(vocabulary)}
+    try:
+        grams = GramTable.build(rows)
+    except ValueError as exc:
+        return problem(json_path, "vocabulary", f"{exc}; run `bansou detect train`")
     model = LinearModel(
-        kinds=tuple(kinds), vocabulary={name: i for i, name in enumerate(vocabulary)},
+        kinds=tuple(kinds), vocabulary=rows, grams=grams,
         weights=matrix[:-1], bias=matrix[-1].astype(np.float64),
         thresholds={k: float(v) for k, v in thresholds.items()},
         crisis_bands={k: float(v) for k, v in bands.items()}, header=header,

@@ -76,12 +76,69 @@ def _clusters(text: str):
         i = j
 
 
+class _CharFold(dict):
+    """str.translate table: each character's NFKC form, lower-cased, quotes straightened; filled on
+    first use (at most _CHAR_FOLD_LIMIT entries are kept)."""
+
+    def __missing__(self, code: int) -> str:
+        piece = unicodedata.normalize("NFKC", chr(code)).lower().translate(_PUNCTUATION_TABLE)
+        if len(self) < _CHAR_FOLD_LIMIT:
+            self[code] = piece
+        return piece
+
+
+_CHAR_FOLD_LIMIT = 1 << 16
+_CHAR_FOLD = _CharFold()
+_CLUSTER_JOINERS = re.compile("[\u3099\u309a\uff9e\uff9f]")
+_KANA_THEN_MARKS = re.compile("(?<=[\u3041-\u3096\u30a1-\u30fa])[ー~〜]+")
+_RUN_OF_THREE = re.compile(r"([^0-9])\1\1")
+
+
+def _normalise_by_character(text: str) -> Normalised | None:
+    """The fold without the per-character loop, when every character is its own cluster and
+    folds to one character with no run of three left: a character table, then long-vowel marks
+    dropped with a regex. None when the text needs the general path."""
+    if _CLUSTER_JOINERS.search(text) is not None or any(map(unicodedata.combining, text)):
+        return None
+    mapped = text.translate(_CHAR_FOLD)
+    if len(mapped) != len(text):  # some character folded to several (… → ...)
+        return None
+    marks = [m.span() for m in _KANA_THEN_MARKS.finditer(mapped)]
+    if not marks:
+        if _RUN_OF_THREE.search(mapped) is not None:
+            return None
+        folded = mapped.translate(_KATAKANA_TO_HIRAGANA)
+        return Normalised(folded) if folded == text else Normalised(folded, tuple(range(len(text))),
+                                                                      tuple(range(1, len(text) + 1)))
+    kept_text = _KANA_THEN_MARKS.sub("", mapped)
+    if _RUN_OF_THREE.search(kept_text) is not None:
+        return None
+    starts: list[int] = []
+    ends: list[int] = []
+    previous = 0
+    for start, end in marks:
+        starts += range(previous, start)
+        ends += range(previous + 1, start + 1)
+        ends[-1] = end  # the marks belong to the kana they lengthen
+        previous = end
+    starts += range(previous, len(text))
+    ends += range(previous + 1, len(text) + 1)
+    return Normalised(kept_text.translate(_KATAKANA_TO_HIRAGANA), tuple(starts), tuple(ends))
+
+
 def normalise(text: str) -> Normalised:
     """Fold ``text`` (see the module docstring) and keep the offset map back to it."""
     if unicodedata.is_normalized("NFKC", text) and _NEEDS_CARE.search(text) is None:
         folded = text.lower().translate(FOLD_TABLE)
         if len(folded) == len(text):
             return Normalised(folded)
+    quick = _normalise_by_character(text)
+    if quick is not None:
+        return quick
+    return _normalise_slowly(text)
+
+
+def _normalise_slowly(text: str) -> Normalised:
     chars: list[str] = []
     starts: list[int] = []
     ends: list[int] = []

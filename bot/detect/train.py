@@ -7,7 +7,9 @@
    depend on file order). For each kind and each C, train a logistic regression
    (scikit-learn, liblinear, balanced classes) on four folds and score the fifth; the out-of-fold
    scores choose C, fit the Platt calibration and choose the threshold.
-4. Thresholds: the best F1 on the out-of-fold calibrated scores. Crisis has two: ``ambiguous``
+4. Thresholds: the best F1 on the out-of-fold calibrated scores, then tuned together (micro-F1
+   less FALSE_ALARM_WEIGHT x the neutral false-alarm rate) under the detector's rule that a crisis
+   signal needs the clear band; the dev-fold figures in the header are under that rule too. Crisis has two: ``ambiguous``
    (the signal threshold: the highest that keeps out-of-fold recall, with the crisis safety net
    of detector.py, at RECALL_TARGET, but never below AMBIGUOUS_MIN) and
    ``clear`` (the lowest at or above it whose out-of-fold precision reaches CLEAR_PRECISION).
@@ -251,10 +253,14 @@ def train(content_dir: Path, *, log=print) -> dict:
         bias[j] = a * final.intercept_[0] + b
         log(f"  {kind:<16} C={c:<4} dev-fold F1 {f1:.3f}  threshold {thresholds[kind]:.3f}")
     crisis = SIGNAL_KINDS.index("crisis")
-    tuned = _tune_jointly(oof_probs, Y, neutral, np.array([thresholds[k] for k in SIGNAL_KINDS]), {crisis})
+    # Tune and report under the rule the detector applies: a crisis signal needs the clear band
+    # (detector.py), so the crisis column is 1 where the out-of-fold score reaches it, else 0.
+    deployed = oof_probs.copy()
+    deployed[:, crisis] = (oof_probs[:, crisis] >= bands["clear"]).astype(float)
+    tuned = _tune_jointly(deployed, Y, neutral, np.array([thresholds[k] for k in SIGNAL_KINDS]), {crisis})
     thresholds = {k: round(float(t), 6) for k, t in zip(SIGNAL_KINDS, tuned)}
     log("  thresholds tuned together: " + ", ".join(f"{k} {t:.2f}" for k, t in thresholds.items()))
-    pred = oof_probs >= tuned
+    pred = deployed >= tuned
     figures = _figures(pred, Y, neutral)
     header = {
         "format": MODEL_FORMAT,
