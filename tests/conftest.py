@@ -7,6 +7,7 @@ PostgreSQL a new database cloned from a migrated template (cheap, and tests neve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import uuid
@@ -134,19 +135,28 @@ def _sqlite_template_path(tmp_path_factory) -> Path:
     return asyncio.run(_sqlite_template(root))
 
 
-@pytest.fixture
-async def database_url(tmp_path, _sqlite_template_path) -> str:
-    """A fresh, migrated database for this test on the backend under test."""
-    if BACKEND == "postgres":
+@contextlib.asynccontextmanager
+async def fresh_database(backend: str, tmp_path: Path, sqlite_template: Path):
+    """A fresh, migrated database on ``backend`` ("sqlite" or "postgres"); dropped afterwards."""
+    if backend == "postgres":
         if not PG_URL:
             pytest.skip("BANSOU_TEST_PG_URL is not set")
         url = await _pg_fresh_database()
-        yield url
-        await _pg_drop(url)
+        try:
+            yield url
+        finally:
+            await _pg_drop(url)
     else:
         path = tmp_path / "bansou.db"
-        shutil.copy(_sqlite_template_path, path)
+        shutil.copy(sqlite_template, path)
         yield f"sqlite:///{path}"
+
+
+@pytest.fixture
+async def database_url(tmp_path, _sqlite_template_path) -> str:
+    """A fresh, migrated database for this test on the backend under test."""
+    async with fresh_database(BACKEND, tmp_path, _sqlite_template_path) as url:
+        yield url
 
 
 @pytest.fixture
