@@ -1,5 +1,5 @@
 """Shared fixtures. Every database test runs on the backend named by BANSOU_TEST_DB (sqlite by
-default; `scripts/test` runs the suite again with postgres against a real server).
+default); `scripts/test` runs the suite on SQLite, then the ``backend`` tests again on PostgreSQL.
 
 Each test gets its own freshly migrated database: a copy of a migrated SQLite file, or on
 PostgreSQL a new database cloned from a migrated template (cheap, and tests never share rows).
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from bot.settings import Settings
-from tests.transcript import CONTENT_DIR
+from tests.transcript import CONTENT_DIR, shipped_content
 
 BACKEND = os.environ.get("BANSOU_TEST_DB", "sqlite")
 PG_URL = os.environ.get("BANSOU_TEST_PG_URL", "")
@@ -26,8 +26,10 @@ SHARED_DIR = Path(__file__).resolve().parent.parent.parent / "shared"
 
 
 def pytest_configure(config):
+    config.addinivalue_line("markers", "backend: runs on every database backend (SQLite and PostgreSQL passes)")
     config.addinivalue_line("markers", "sqlite_only: runs only in the SQLite pass")
     config.addinivalue_line("markers", "postgres_only: runs only in the PostgreSQL pass")
+    config.addinivalue_line("markers", "subprocess: starts bansou (or Python) processes; not in `make check`")
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -36,20 +38,44 @@ def pytest_sessionfinish(session, exitstatus):
         asyncio.run(_pg_drop(_pg_admin_url(template)))
 
 
-# Modules whose tests never depend on the database backend (pure decisions, content, the detectors,
-# and the browser, whose every request goes through the same web API that test_web_api runs on both
-# backends): they run once, in the SQLite pass, so the PostgreSQL pass is spent on what can differ.
-BACKEND_INDEPENDENT = frozenset({
-    "test_detect.py", "test_detect_cli.py", "test_detect_model.py", "test_engine.py",
-    "test_flows.py", "test_content_validation.py", "test_line_pure.py", "test_web_pure.py",
-    "test_reminders_parse.py", "test_reminders_planner.py", "test_native_docs.py",
-    "test_web_browser.py", "test_web_browser_fixes.py", "test_crisis_web_browser.py",
+# The PostgreSQL pass runs what can differ by backend, and only that: the storage contract
+# (test_store_contract.py runs itself over both backends in the SQLite pass) plus these modules,
+# whose behaviour rests on SQL that is written per dialect or on how each backend locks, claims,
+# migrates and fails. Every other module reaches the database only through the repo, inbox and
+# delivery calls covered here, so it runs once, on SQLite. A test elsewhere can opt in with
+# ``@pytest.mark.backend``; ``postgres_only`` tests are in the PostgreSQL pass by definition.
+BACKEND_MODULES = frozenset({
+    "test_coach_store.py",            # the per-message Core statements, a failed turn rolled back, user locks
+    "test_inbox.py",                  # enqueue is written per dialect; claims and leases
+    "test_inbox_worker.py",           # claiming, group commit and retries under concurrency
+    "test_inbox_horizon.py",          # dead deliveries and their replay
+    "test_group_commit_isolation.py", # one poisoned row must not sink a group commit (a PostgreSQL refusal)
+    "test_migrations.py",             # Alembic per dialect (batch mode on SQLite, 0006's branches)
+    "test_multiprocess.py",           # several processes on one PostgreSQL
+    "test_reliability_db_outage.py",  # the database going away and coming back
+    "test_reliability_crash.py",      # a killed process's claimed work is taken up again
+    "test_reliability_delivery.py",   # delivery states, backoff and "never twice" on the platform's faults
+    "test_reliability_worker.py",     # reminder claims (FOR UPDATE SKIP LOCKED on PostgreSQL) across a kill
+    "test_reliability_soak.py",       # many conversations at once: pools, locks, memory
+    "test_reminders_story.py",        # the reminder outbox and its claims, two workers on one database
+    "test_privacy.py",                # export and erasure of every table
+    "test_ops.py",                    # /healthz and /readyz per backend
+    "test_ops_security.py",           # read-only PostgreSQL, a SQLite file deleted under us
+    "test_ops_processes.py",          # a reply in flight across SIGTERM (the inbox's sending state)
+    "test_web_api.py",                # the web identity secret and pending messages (dialect upserts)
+    "test_web_hardening.py",          # purges, and ids reused after a table empties
+    "test_line_webhook.py",           # ack-first ingest on its own autocommit connection
+    "test_line_delivery.py",          # group notices (a dialect upsert), work resumed at the next start
+    "test_slack_delivery.py",         # the posted-parts ledger across retries
+    "test_slack_home_pulse.py",       # a week's pulse claimed by a conditional UPDATE, posted once
 })
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if item.path.name in BACKEND_INDEPENDENT:
+        if item.path.name in BACKEND_MODULES or item.get_closest_marker("postgres_only"):
+            item.add_marker(pytest.mark.backend)
+        elif not item.get_closest_marker("backend"):
             item.add_marker(pytest.mark.sqlite_only)
         if BACKEND == "sqlite" and item.get_closest_marker("postgres_only"):
             item.add_marker(pytest.mark.skip(reason="PostgreSQL-only test; runs in the PostgreSQL pass"))
@@ -157,6 +183,32 @@ async def database_url(tmp_path, _sqlite_template_path) -> str:
     """A fresh, migrated database for this test on the backend under test."""
     async with fresh_database(BACKEND, tmp_path, _sqlite_template_path) as url:
         yield url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shipped_content_loaded_once():
+    """Runtimes built on the shipped content share one loaded copy, as the detector already is shared:
+    reading and validating content/ costs about a second, and some three hundred tests build a runtime.
+    Content anywhere else (a test's edited copy) is loaded as usual; the content tests call
+    ``load_content`` itself."""
+    import bot.runtime as runtime_module
+
+    original = getattr(runtime_module, "load_content", None)
+    if original is None:  # the runtime no longer loads content this way: nothing to share
+        yield
+        return
+    shipped = CONTENT_DIR.resolve()
+
+    def load_content(content_dir, *args, **kwargs):
+        if not args and not kwargs and Path(content_dir).resolve() == shipped:
+            return shipped_content()
+        return original(content_dir, *args, **kwargs)
+
+    runtime_module.load_content = load_content
+    try:
+        yield
+    finally:
+        runtime_module.load_content = original
 
 
 @pytest.fixture
