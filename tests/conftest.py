@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import sys
 import uuid
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -19,6 +20,9 @@ import pytest
 
 from bot.settings import Settings
 from tests.transcript import CONTENT_DIR, shipped_content
+
+# Shared harnesses whose fixtures every module may use without importing them.
+pytest_plugins = ["tests.fake_slack_api", "tests.web_harness", "tests.browser_harness"]
 
 BACKEND = os.environ.get("BANSOU_TEST_DB", "sqlite")
 PG_URL = os.environ.get("BANSOU_TEST_PG_URL", "")
@@ -71,14 +75,71 @@ BACKEND_MODULES = frozenset({
 })
 
 
+# Kept out of `make check` (the fast selection): tests that start processes (``subprocess``) and tests
+# that take seconds in-process (``slow``), as whole modules or as single tests ("module::test", any
+# parameters). A test that starts a process without the mark fails in `make check`, naming the mark.
+SUBPROCESS_MODULES = frozenset({
+    "test_cli_chat.py", "test_detect_cli.py", "test_fuzz_webhooks.py", "test_multiprocess.py",
+    "test_ops_processes.py", "test_reliability_crash.py", "test_reliability_db_outage.py",
+    "test_reliability_soak.py", "test_reliability_worker.py",
+})
+SUBPROCESS_TESTS = frozenset({
+    "test_content_validation.py::test_content_check_command_and_refused_start_up",
+    "test_content_validation.py::test_graph_prints_mermaid",
+    "test_crisis_channels.py::test_bansou_chat_shows_where_the_support_lines_go",
+    "test_inbox_horizon.py::test_past_the_horizon_a_delivery_is_dead_counted_and_replayed_by_the_cli",
+    "test_migrations.py::test_the_operator_cli_migrates_an_empty_database",
+    "test_ops.py::test_bot_imports_no_web_framework_or_platform_sdk",
+    "test_ops.py::test_a_running_server_reports_a_database_that_goes_away_and_comes_back",
+    "test_ops.py::test_serve_refuses_every_half_configured_channel_in_one_line",
+    "test_ops.py::test_worker_refuses_a_half_configured_channel_too",
+    "test_privacy.py::test_operators_export_and_delete_a_user_from_the_command_line",
+    "test_reminders_story.py::test_send_due_command",
+    "test_web_api.py::test_a_chosen_reminder_reaches_the_web_page_and_its_buttons_answer_it",
+})
+SLOW_MODULES = frozenset({"test_reliability_delivery.py"})
+SLOW_TESTS = frozenset()
+
+
+def _listed(item, modules: frozenset, tests: frozenset) -> bool:
+    return item.path.name in modules or f"{item.path.name}::{item.originalname}" in tests
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
+        if _listed(item, SUBPROCESS_MODULES, SUBPROCESS_TESTS):
+            item.add_marker(pytest.mark.subprocess)
+        if _listed(item, SLOW_MODULES, SLOW_TESTS):
+            item.add_marker(pytest.mark.slow)
         if item.path.name in BACKEND_MODULES or item.get_closest_marker("postgres_only"):
             item.add_marker(pytest.mark.backend)
         elif not item.get_closest_marker("backend"):
             item.add_marker(pytest.mark.sqlite_only)
         if BACKEND == "sqlite" and item.get_closest_marker("postgres_only"):
             item.add_marker(pytest.mark.skip(reason="PostgreSQL-only test; runs in the PostgreSQL pass"))
+
+
+_processes_started = [0]
+
+
+def _count_processes(event: str, _args) -> None:
+    if event in ("subprocess.Popen", "os.posix_spawn", "os.fork", "os.exec"):
+        _processes_started[0] += 1
+
+
+sys.addaudithook(_count_processes)
+
+
+@pytest.fixture(autouse=True)
+def _processes_are_marked(request):
+    """In a run that leaves out ``subprocess`` tests (`make check`), a test that starts a process
+    without the mark fails: the fast selection stays fast by construction."""
+    before = _processes_started[0]
+    yield
+    if (_processes_started[0] != before and "not subprocess" in (request.config.option.markexpr or "")
+            and not request.node.get_closest_marker("subprocess") and not request.node.get_closest_marker("browser")):
+        pytest.fail(f"{request.node.nodeid} starts a process: list it in SUBPROCESS_TESTS (tests/conftest.py) "
+                    "so `make check` leaves it to `make test`")
 
 
 class FakeClock:

@@ -1,10 +1,8 @@
 """One conversation, three levels: the same script through the pure engine, the coach service on the
-real database, and the web chat's HTTP API (the real app over httpx's ASGI transport). What the person
+real database, and the web chat's HTTP API (the real app over httpx's ASGI transport, the ``web``
+fixture of tests/web_harness.py). What the person
 sees at each step (state, replies, buttons) must be the same at every level."""
 from __future__ import annotations
-
-import httpx
-import pytest
 
 from tests.transcript import CoachLevel, EngineLevel, HttpLevel, run_script
 
@@ -24,19 +22,10 @@ STATES = ["onboarding:language", "onboarding:consent", "onboarding:reminders", "
           "checkin:boundaries", "checkin:client_respect", "checkin:reflection", "checkin:question"]
 
 
-@pytest.fixture
-async def http_level(runtime):
-    from handlers.app import create_app
-
-    app = create_app(runtime, scheduler=False)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
-        yield HttpLevel(client)
-
-
-async def test_one_script_reads_the_same_through_the_engine_the_coach_and_http(runtime, clock, http_level):
+async def test_one_script_reads_the_same_through_the_engine_the_coach_and_http(runtime, clock, web):
     engine = await run_script(EngineLevel(now=clock.now), ONBOARD_AND_CHECK_IN)
     coach = await run_script(CoachLevel(runtime), ONBOARD_AND_CHECK_IN)
-    http = await run_script(http_level, ONBOARD_AND_CHECK_IN)
+    http = await run_script(HttpLevel(web), ONBOARD_AND_CHECK_IN)
 
     assert [t.state for t in engine] == STATES
     assert "checkin.question.overwork" in [mid for mid, _, _ in engine[-1].replies], "the overwork was noticed"
