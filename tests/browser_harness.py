@@ -1,6 +1,6 @@
 """The web chat in a real browser, shared by the browser tests: headless Debian Chromium driven by
-Playwright (one browser for the whole session; each test gets its own context), and the real app
-(`bansou serve` under uvicorn on 127.0.0.1, a random port, the test's database).
+Playwright, and the real app (`bansou serve` under uvicorn on 127.0.0.1, a random port, the test's
+database).
 
 Registered as a plugin in tests/conftest.py, so ``server`` and ``browser`` are fixtures everywhere;
 ``browser`` skips when there is no Chromium or no Playwright here.
@@ -83,9 +83,10 @@ def server(database_url, tmp_path):
         log.close()
 
 
-@pytest.fixture(scope="session")
-def _chromium():
-    """One headless Chromium for the session (starting one costs seconds); tests never share a context."""
+@pytest.fixture
+def browser():
+    """A headless Chromium for the test. Not shared across tests: while Playwright's sync API runs, this
+    thread's event loop is taken, and the async fixtures (the test database) need it between tests."""
     if CHROMIUM is None:
         pytest.skip("no Chromium here (run scripts/ensure-chromium, or set BANSOU_CHROMIUM)")
     if sync_api is None:
@@ -96,16 +97,6 @@ def _chromium():
             yield b
         finally:
             b.close()
-
-
-@pytest.fixture
-def browser(_chromium):
-    """The session's browser; the contexts a test opened are closed after it."""
-    before = set(_chromium.contexts)
-    yield _chromium
-    for ctx in _chromium.contexts:
-        if ctx not in before:
-            ctx.close()
 
 
 class Page:

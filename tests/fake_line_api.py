@@ -88,7 +88,7 @@ class FakeLineApi:
         self.accepted_retry_keys: set[str] = set()
         self.token_owner: dict[str, str] = {}
         self._failures: dict[str, deque[Failure]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # _answer records refusals while handlers hold it
         self.url = ""
         # Rich menus, aliases, the default menu and per-user links, as LINE keeps them.
         self.richmenus: dict[str, dict[str, Any]] = {}
