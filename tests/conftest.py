@@ -97,8 +97,24 @@ SUBPROCESS_TESTS = frozenset({
     "test_reminders_story.py::test_send_due_command",
     "test_web_api.py::test_a_chosen_reminder_reaches_the_web_page_and_its_buttons_answer_it",
 })
-SLOW_MODULES = frozenset({"test_reliability_delivery.py"})
-SLOW_TESTS = frozenset()
+SLOW_MODULES = frozenset({"test_reliability_delivery.py", "test_hostile_traffic.py"})
+SLOW_TESTS = frozenset({
+    "test_detect_model.py::test_training_is_deterministic_and_the_result_loads",
+    "test_line_richmenu.py::test_setup_creates_uploads_sets_default_and_aliases_then_a_second_run_changes_nothing",
+    "test_line_richmenu.py::test_the_committed_images_are_what_render_menu_draws",
+    "test_migrations.py::test_the_models_and_the_migrations_agree",
+    "test_migrations.py::test_each_step_downgrades_cleanly",
+    "test_migrations.py::test_upgrade_downgrade_upgrade_leaves_the_same_schema",
+    "test_reminders_story.py::test_weekdays_at_eight_across_a_restart_never_twice",
+    "test_reminders_story.py::test_ignored_three_times_the_question_comes_once",
+    "test_reminders_story.py::test_pause_for_a_week",
+    "test_reminders_story.py::test_new_york_nine_oclock_through_the_spring_change",
+    "test_reminders_story.py::test_two_workers_on_one_database_never_send_the_same_reminder",
+    "test_reminders_story.py::test_a_follow_up_queued_with_older_values_falls_back_to_its_plain_wording",
+    "test_slack_done_when.py::test_done_when_a_signed_dm_is_answered_a_retry_is_not_coach_acks_and_app_home_shows_the_trend",
+    "test_understanding.py::test_content_check_names_bad_interrupts_understands_and_means",
+    "test_web_api.py::test_delete_my_data_erases_the_visitor_and_forgets_the_cookie",
+})
 
 
 def _listed(item, modules: frozenset, tests: frozenset) -> bool:
