@@ -99,7 +99,7 @@ class FakeLineApi:
         self.loading: list[dict[str, Any]] = []  # showLoadingAnimation bodies, in order
         # Every reply or push call as it arrived: ("reply", reply token) or ("push", to).
         self.attempts: list[tuple[str, str | None]] = []
-        self.rejected: list[tuple[str, int, str]] = []  # (path, status, message) of every refusal
+        self.rejected: list[tuple[str, int, str]] = []  # (path, status, message): replies and pushes refused
         self.arrived_replies = 0
         self._hold = threading.Event()
         self._stop_thread: Callable[[], None] | None = None
@@ -204,7 +204,7 @@ class FakeLineApi:
 
     def _answer(self, rec: Recorded, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
         rec.status = status
-        if status >= 400:
+        if status >= 400 and rec.path.startswith("/v2/bot/message/"):  # a reply or push refused
             with self._lock:
                 self.rejected.append((rec.path, status, str(body.get("message", ""))))
         return JSONResponse(body, status_code=status, headers=headers)
