@@ -134,6 +134,7 @@ async def measure_inbox(url: str, base: str, *, events: int, repeat: int,
     from bot.runtime import build_runtime
     from bot.settings import Settings
     from handlers.app import create_app
+    from handlers.edge import edge_of
     from handlers.line.events import sort_events
     from tests.fake_line_api import text_event
 
@@ -141,8 +142,8 @@ async def measure_inbox(url: str, base: str, *, events: int, repeat: int,
                         line_api_base_url=base)
     rt = await build_runtime(settings, migrate=True)
     create_app(rt, scheduler=False)
-    worker = rt.extras["inbox"]
-    channels = rt.extras["channels"]
+    worker = rt.inbox
+    channels = edge_of(rt).channels
     users = _user_ids(uuid.uuid4().hex)
     rng = random.Random(2)
     sent = 0

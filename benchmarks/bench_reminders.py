@@ -142,7 +142,7 @@ async def run(args) -> dict:
                             line_api_base_url=base, reminder_rate_per_second=args.rate)
         runtime = await build_runtime(settings, clock=lambda: now, migrate=False)
         try:
-            from handlers.senders import install_senders
+            from handlers.compose import install_senders
 
             install_senders(runtime)
             if args.sender == "null":  # isolates our own cost (database, planning, rendering)

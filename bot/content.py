@@ -1,152 +1,39 @@
-"""Content as data: flows, messages, nudges, commands, signal routing and reminder presets.
+"""Content as data: flows, messages, nudges, commands, signal routing, and each domain's own file.
 
-Everything under ``CONTENT_DIR`` is loaded and validated once at start-up. ``load_content`` raises
-``ContentInvalid`` listing every problem with its file, key and what is wrong, so an operator
-editing their own copy sees all mistakes at once. The format is documented in
-``content/README.md``.
+Everything under ``CONTENT_DIR`` is loaded and validated once at start-up. Each file is read with
+its pydantic model (``bot.content_models``); what spans files (targets, message ids, reachability,
+phrases used twice) is checked here. ``load_content`` raises ``ContentInvalid`` listing every
+problem with its file, key and what is wrong, so an operator editing their own copy sees all
+mistakes at once. The format is documented in ``content/README.md``.
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import re
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import yaml
+from pydantic import BaseModel, ValidationError
 
-from bot.crisis import CrisisContent, check_content as check_crisis_content, load_crisis
+from bot.content_models import (  # noqa: F401 - re-exported: the engine and tests read them from here
+    ACTIONS, COMMAND_NAMES, DEFAULT_FLOW_TIMEOUT, END, GENERAL_THEME, INTERRUPTS, TEXT_PARSERS, THEMES, UNDERSTANDS,
+    Action, ChoiceSpec, FlowSpec, MessageFile, MessageText, NudgeFile, SignalsFile, StateSpec,
+    TextSpec, all_commands, check_theme, commands_model, parse_duration,
+)
+from bot.domain import registry
 from bot.errors import ContentError, ContentInvalid
 from bot.types import LANGUAGES, SIGNAL_KINDS
+from bot.yamlfile import load_yaml
 
-THEMES: dict[str, str] = {
-    "results_emerge": "000_f39c0e8aba4ab1c7.txt",
-    "choose_clients": "001_da85a8f41c060dce.txt",
-    "right_people": "002_7707d65226a3bda9.txt",
-    "lost_passion": "003_11a07688304f7d76.txt",
-    "no_control": "004_06449b417b716eba.txt",
-}
-GENERAL_THEME = "general"
-END = "end"
-DEFAULT_FLOW_TIMEOUT = timedelta(hours=24)
+if TYPE_CHECKING:
+    from bot.crisis import CrisisContent
 
-# Actions a state or choice may ask for; the engine turns them into effects for the service.
-ACTIONS: dict[str, str] = {
-    "save_checkin": "none",
-    "set_language": "language",
-    "set_consent": "bool",
-    "reminder_preset": "preset",
-    "reminders_off": "none",
-    "reminders_on": "none",
-    "reminders_pause": "duration",
-    "schedule_followup": "followup",
-    "export_data": "none",
-    "delete_data": "none",
-    "resume": "none",
-    "clear_vars": "none",
-    "acknowledge": "none",
-    "short_topic": "topic",
-}
-# What may interrupt a state (a flow's default, a state's override); see content/README.md.
-INTERRUPTS = ("help", "menu", "cancel", "reminders", "language", "privacy", "switch", "chat")
-# What a state understands beyond its buttons and its text rule, each with where it leads.
-UNDERSTANDS = ("language", "reminder_time", "skip", "dont_know", "already_said", "help", "stop_reminders",
-               "pause_reminders", "resume", "reminder_frequency", "export_data")
-TEXT_PARSERS = ("text", "score")
-COMMAND_NAMES = (
-    "help", "menu", "cancel", "stop_reminders", "resume", "language_ja", "language_en",
-    "delete_data", "export_data",
-)
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
-_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+M = TypeVar("M", bound=BaseModel)
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
-
-
-def parse_duration(raw: Any) -> timedelta | None:
-    """'24h', '3d', '30m', '1w' → timedelta; None when malformed."""
-    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
-        return timedelta(hours=raw)
-    if not isinstance(raw, str):
-        return None
-    m = _DURATION.match(raw)
-    if not m:
-        return None
-    n, unit = float(m.group(1)), m.group(2)
-    return {"m": timedelta(minutes=n), "h": timedelta(hours=n), "d": timedelta(days=n),
-            "w": timedelta(weeks=n)}[unit]
-
-
-@dataclass(frozen=True, slots=True)
-class Action:
-    name: str
-    arg: Any = None
-
-
-@dataclass(frozen=True, slots=True)
-class ChoiceSpec:
-    id: str
-    label: str  # message id
-    next: str | None
-    set: dict[str, Any]
-    actions: tuple[Action, ...]
-    means: tuple[str, ...] = ()  # answer kinds this choice stands for (yes, no, skip, dont_know, ...)
-
-
-@dataclass(frozen=True, slots=True)
-class TextSpec:
-    next: str | None
-    save: str | None
-    parse: str
-    actions: tuple[Action, ...]
-    invalid: str | None  # message id said when parse fails
-
-
-@dataclass(frozen=True, slots=True)
-class StateSpec:
-    name: str
-    say: tuple[str, ...]
-    say_by_signal: dict[str, str]
-    choices: tuple[ChoiceSpec, ...]
-    text: TextSpec | None
-    on_signal: dict[str, str]
-    actions: tuple[Action, ...]
-    next: str | None
-    offers: bool
-    interrupts: tuple[str, ...] | None = None  # None: the flow's default
-    understands: dict[str, str | None] = field(default_factory=dict)
-    lean_on_scores: dict[str, str] = field(default_factory=dict)  # low score of a value → a signal kind for say_by_signal
-    say_by_mood: dict[str, str] = field(default_factory=dict)  # hard | mixed | good → message id
-    clarify: str | None = None  # message id when an answer could not be read (default: name the options)
-    fallback: str | None = None  # choice id taken after two answers that could not be read
-
-    @property
-    def waits(self) -> bool:
-        """Whether the state waits for the user (otherwise it says its piece and moves on)."""
-        return bool(self.choices or self.text) or self.next is None
-
-
-@dataclass(frozen=True, slots=True)
-class FlowSpec:
-    id: str
-    start: str
-    states: dict[str, StateSpec]
-    timeout: timedelta
-    entry: dict[str, tuple[str, ...]]
-    theme: str
-    seed: str | None
-    on_timeout: str | None  # message id said when the user returns after the flow expired
-    file: str
-    interrupts: tuple[str, ...] = INTERRUPTS
-    hub: bool = False  # a menu: left (not stacked) when something else starts, and free text is read as from idle
-    remember: bool = True  # recent answers are recalled when a question comes again (off for settings and menus)
-
-    @property
-    def compares_checkins(self) -> bool:
-        """Whether the flow acknowledges a check-in (and so may compare it with the previous one)."""
-        return any(a.name == "acknowledge" for st in self.states.values() for a in st.actions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,14 +66,6 @@ class SignalRoute:
     decline: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class ReminderPreset:
-    id: str
-    label: str  # message id
-    days: tuple[str, ...]
-    time: str
-
-
 @dataclass(slots=True)
 class Content:
     """Everything under CONTENT_DIR, validated."""
@@ -197,7 +76,7 @@ class Content:
     nudges: dict[str, Nudge]
     commands: dict[str, dict[str, tuple[str, ...]]]
     signal_routes: dict[str, SignalRoute]
-    presets: dict[str, ReminderPreset]
+    parts: dict[str, Any]  # domain name → what its content part attached (bot.domain.ContentPart)
     ui: dict[str, str] = field(default_factory=dict)  # role → message id (fallback, help, ...)
     crisis: CrisisContent | None = None  # crisis/*.yaml: support lines and how care reads messages
     understanding: Any = None  # bot.understand.Understanding
@@ -231,40 +110,133 @@ class Content:
         """The ``{names}`` a message needs (the same in every language; the validator checks that)."""
         return set(_PLACEHOLDER.findall(next(iter(self.messages[message_id].text.values()))))
 
+    def __getattr__(self, name: str) -> Any:
+        """A field of a domain's content part, by name (``content.presets`` from reminders)."""
+        if name != "parts":
+            for part in self.parts.values():
+                if name in _data_fields(part):
+                    return getattr(part, name)
+        raise AttributeError(name)
+
     def nudges_for_theme(self, theme: str) -> list[Nudge]:
         return [n for n in self.nudges.values() if n.theme == theme]
 
 
-# ---------------------------------------------------------------------------- loading
+def _data_fields(part: Any) -> set[str]:
+    if isinstance(part, BaseModel):
+        return set(type(part).model_fields)
+    if dataclasses.is_dataclass(part):
+        return {f.name for f in dataclasses.fields(part)}
+    return set()
+
+
+# ---------------------------------------------------------------------------- reading a file with its model
+
+
+def read_yaml_file(root: Path, path: Path) -> tuple[Any, list[ContentError]]:
+    """The YAML document in ``path`` (None and the problem when it cannot be read or parsed)."""
+    rel = _rel(root, path)
+    try:
+        with path.open(encoding="utf-8") as f:
+            return load_yaml(f), []
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "(file)"
+        return None, [ContentError(rel, where, f"not valid YAML: {getattr(exc, 'problem', None) or exc}")]
+    except UnicodeDecodeError:
+        return None, [ContentError(rel, "(file)", "not UTF-8 text")]
+    except OSError as exc:
+        return None, [ContentError(rel, "(file)", f"cannot be read: {exc.strerror}")]
+
+
+def model_errors(file: str, exc: ValidationError, raw: Any, *,
+                 list_items: Literal["dot", "bracket"] = "dot") -> list[ContentError]:
+    """Each pydantic error as a ContentError naming the file, the key as the author wrote it, and the problem.
+
+    A list item with an ``id`` is named by it: ``presets.weekday_morning.time`` (``dot``) or
+    ``resources[yorisoi].hours`` (``bracket``); other items by position: ``windows[0]``."""
+    return [ContentError(file, error_key(raw, e["loc"], list_items=list_items) or "(file)", _problem(e))
+            for e in exc.errors(include_url=False)]
+
+
+def error_key(raw: Any, loc: tuple, *, list_items: Literal["dot", "bracket"] = "dot") -> str:
+    """A pydantic error location as a readable key into ``raw``."""
+    key = ""
+    node = raw
+    for i, step in enumerate(loc):
+        if isinstance(step, int) and isinstance(node, list):
+            item = node[step] if step < len(node) else None
+            rid = item.get("id") if isinstance(item, dict) else None
+            if isinstance(rid, str) and list_items == "dot":
+                key += f".{rid}"
+            else:
+                key += f"[{rid if isinstance(rid, str) else step}]"
+            node = item
+        elif isinstance(node, dict) and (step in node or (i == len(loc) - 1 and step != "[key]")):
+            key += f".{step}"
+            node = node.get(step)
+        # anything else is pydantic's own step (a union member, "[key]" for a bad mapping key): not the author's
+    return key.lstrip(".")
+
+
+_PROBLEMS = {
+    "missing": "required, but missing",
+    "extra_forbidden": "unknown key",
+}
+
+
+def _problem(error: dict) -> str:
+    if error["type"] == "value_error":
+        return str(error["ctx"]["error"])
+    if error["type"] in _PROBLEMS:
+        return _PROBLEMS[error["type"]]
+    if error["type"] == "too_short":
+        return f"needs at least {error['ctx']['min_length']} item(s)"
+    return f"{error['msg']}, not {error['input']!r}" if "input" in error and not isinstance(
+        error["input"], (dict, list)) else error["msg"]
+
+
+def load_model(root: Path, relpath: str, model: type[M], *, missing: str = "missing",
+               list_items: Literal["dot", "bracket"] = "dot") -> tuple[M | None, list[ContentError]]:
+    """``root/relpath`` read and validated with ``model``: the object, or None and every problem found."""
+    path = root / relpath
+    if not path.is_file():
+        return None, [ContentError(relpath, "(file)", missing)]
+    raw, errors = read_yaml_file(root, path)
+    if errors:
+        return None, errors
+    try:
+        return model.model_validate(raw), []
+    except ValidationError as exc:
+        return None, model_errors(relpath, exc, raw, list_items=list_items)
+
+
+def _rel(root: Path, path: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
 
 
 class _Collector:
     def __init__(self, root: Path):
         self.root = root
         self.errors: list[ContentError] = []
+        # What exists but did not validate: references to these are not reported again.
+        self.broken_flows: set[str] = set()
+        self.broken_messages: set[str] = set()
+        self.broken_files: set[str] = set()
 
     def rel(self, path: Path) -> str:
-        try:
-            return str(path.relative_to(self.root))
-        except ValueError:
-            return str(path)
+        return _rel(self.root, path)
 
     def add(self, path: Path | str, key: str, problem: str) -> None:
         self.errors.append(ContentError(self.rel(path) if isinstance(path, Path) else path, key, problem))
 
     def read_yaml(self, path: Path) -> Any:
-        try:
-            with path.open(encoding="utf-8") as f:
-                return yaml.safe_load(f)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}" if mark else "(file)"
-            self.add(path, where, f"not valid YAML: {getattr(exc, 'problem', exc)}")
-        except UnicodeDecodeError:
-            self.add(path, "(file)", "not UTF-8 text")
-        except OSError as exc:
-            self.add(path, "(file)", f"cannot be read: {exc.strerror}")
-        return None
+        raw, errors = read_yaml_file(self.root, path)
+        self.errors.extend(errors)
+        return raw
 
     def read_required(self, path: Path) -> Any:
         """Like ``read_yaml`` for a file that must exist: a missing one is reported, not skipped."""
@@ -273,233 +245,92 @@ class _Collector:
             return None
         return self.read_yaml(path)
 
-
-def _as_list(value: Any) -> list:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
-def _parse_actions(c: _Collector, path: Path, key: str, raw: Any) -> tuple[Action, ...]:
-    actions = []
-    for i, item in enumerate(_as_list(raw)):
-        where = f"{key}[{i}]"
-        if isinstance(item, str):
-            name, arg = item, None
-        elif isinstance(item, dict) and len(item) == 1:
-            name, arg = next(iter(item.items()))
-        else:
-            c.add(path, where, "an action is a name or a one-key mapping {name: argument}")
-            continue
-        kind = ACTIONS.get(name)
-        if kind is None:
-            c.add(path, where, f"unknown action {name!r} (known: {', '.join(sorted(ACTIONS))})")
-            continue
-        if kind == "none" and arg is not None:
-            c.add(path, where, f"action {name!r} takes no argument")
-        elif kind == "language" and arg not in LANGUAGES:
-            c.add(path, where, f"set_language needs one of {LANGUAGES}, not {arg!r}")
-        elif kind == "bool" and not isinstance(arg, bool):
-            c.add(path, where, f"{name} needs true or false, not {arg!r}")
-        elif kind == "duration" and parse_duration(arg) is None:
-            c.add(path, where, f"{name} needs a duration like 7d, not {arg!r}")
-        elif kind == "preset" and not isinstance(arg, str):
-            c.add(path, where, "reminder_preset needs a preset id")
-        elif kind == "topic":
-            if not isinstance(arg, dict) or not all(isinstance(arg.get(k), str) for k in ("from", "save", "generic")):
-                c.add(path, where, "short_topic needs {from: <value>, save: <value>, generic: <message id>}")
-        elif kind == "followup":
-            if not isinstance(arg, dict) or parse_duration(arg.get("after")) is None or \
-                    not isinstance(arg.get("message"), str):
-                c.add(path, where, "schedule_followup needs {after: <duration like 3d>, message: <id>, "
-                                   "flow: <flow id, optional>}")
-        actions.append(Action(name, arg))
-    return tuple(actions)
+    def validate(self, path: Path, model: type[M], raw: Any, *, salvage: bool = False) -> M | None:
+        """``raw`` validated with ``model``, its problems recorded. With ``salvage``, a file with problems
+        still gives what is sound in it (the faulty parts left out), so what it refers to is checked too."""
+        try:
+            return model.model_validate(raw)
+        except ValidationError as exc:
+            self.errors.extend(model_errors(self.rel(path), exc, raw))
+            self.broken_files.add(self.rel(path))
+            return _salvage(model, raw, exc) if salvage else None
 
 
-def _str_map(c: _Collector, path: Path, key: str, raw: Any) -> dict[str, str]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
-        c.add(path, key, "must be a mapping of names to strings")
-        return {}
-    return {str(k): v for k, v in raw.items()}
+def _salvage(model: type[M], raw: Any, exc: ValidationError, tries: int = 8) -> M | None:
+    """``raw`` with every part pydantic refused taken out, validated again (None when nothing is left)."""
+    raw = copy.deepcopy(raw)
+    for _ in range(tries):
+        if not all(_prune(raw, e["loc"]) for e in exc.errors()):
+            return None
+        try:
+            return model.model_validate(raw)
+        except ValidationError as again:
+            exc = again
+    return None
 
 
-def _load_flow(c: _Collector, path: Path, raw: Any) -> FlowSpec | None:
-    if not isinstance(raw, dict):
-        c.add(path, "(file)", "a flow file must be a mapping with id, start and states")
-        return None
-    fid = raw.get("id")
-    if not isinstance(fid, str) or not _ID.match(fid):
-        c.add(path, "id", f"flow id must be lower_snake_case text, not {fid!r}")
-        return None
-    if path.stem != fid:
-        c.add(path, "id", f"flow id {fid!r} must match the file name {path.stem!r}")
-    theme = raw.get("theme", GENERAL_THEME)
-    seed = raw.get("seed")
-    _check_theme(c, path, "theme", theme, seed)
-    timeout = parse_duration(raw.get("timeout", "24h"))
-    if timeout is None or timeout <= timedelta(0):
-        c.add(path, "timeout", f"not a duration like 24h or 3d: {raw.get('timeout')!r}")
-        timeout = DEFAULT_FLOW_TIMEOUT
-    entry_raw = raw.get("entry") or {}
-    entry: dict[str, tuple[str, ...]] = {}
-    if not isinstance(entry_raw, dict):
-        c.add(path, "entry", "entry must map a language to a list of phrases that start the flow")
+def _prune(raw: Any, loc: tuple) -> bool:
+    """Take out of ``raw`` the part an error points at (the mapping that lacks a required key); False
+    when that would be the whole document."""
+    trail: list[tuple[Any, Any]] = []  # (container, key) down to the faulty part
+    node = raw
+    for step in loc:
+        if isinstance(node, list) and isinstance(step, int) and step < len(node):
+            trail.append((node, step))
+            node = node[step]
+        elif isinstance(node, dict) and step in node:
+            trail.append((node, step))
+            node = node[step]
+    if not trail:
+        return False
+    container, key = trail[-1]
+    if isinstance(container, list):
+        container[key] = _REMOVED
+        container[:] = [x for x in container if x is not _REMOVED]
     else:
-        for lang, phrases in entry_raw.items():
-            if lang not in LANGUAGES:
-                c.add(path, f"entry.{lang}", f"unknown language (known: {', '.join(LANGUAGES)})")
-                continue
-            if not all(isinstance(p, str) and p.strip() for p in _as_list(phrases)):
-                c.add(path, f"entry.{lang}", "phrases must be non-empty strings")
-                continue
-            entry[lang] = tuple(_as_list(phrases))
-    states_raw = raw.get("states")
-    if not isinstance(states_raw, dict) or not states_raw:
-        c.add(path, "states", "a flow needs a mapping of states")
-        return None
-    states: dict[str, StateSpec] = {}
-    for name, spec in states_raw.items():
-        key = f"states.{name}"
-        if name == END:
-            c.add(path, key, f"{END!r} is reserved for the end of a flow and cannot be declared")
+        container.pop(key, None)
+    return True
+
+
+_REMOVED = object()
+
+
+# ---------------------------------------------------------------------------- each kind of file
+
+
+def _load_flows(c: _Collector, root: Path) -> dict[str, FlowSpec]:
+    flows: dict[str, FlowSpec] = {}
+    fdir = root / "flows"
+    for path in sorted(fdir.glob("*.yaml")) if fdir.is_dir() else []:
+        raw = c.read_yaml(path)
+        if raw is None:
             continue
-        if not isinstance(name, str) or not _ID.match(name):
-            c.add(path, key, "state names are lower_snake_case")
+        if not isinstance(raw, dict):
+            c.add(path, "(file)", "a flow file must be a mapping with id, start and states")
             continue
-        if not isinstance(spec, dict):
-            c.add(path, key, "a state must be a mapping")
+        flow = c.validate(path, FlowSpec, raw, salvage=True)
+        if flow is None:
+            c.broken_flows.add(str(raw.get("id", path.stem)))
             continue
-        unknown = set(spec) - {"say", "say_by_signal", "choices", "text", "on_signal", "actions", "next",
-                               "offers", "interrupts", "understands", "lean_on_scores", "say_by_mood", "clarify",
-                               "fallback"}
-        for u in sorted(unknown):
-            c.add(path, f"{key}.{u}", "unknown key")
-        choices = []
-        seen_ids = set()
-        for i, ch in enumerate(_as_list(spec.get("choices"))):
-            ck = f"{key}.choices[{i}]"
-            if isinstance(ch, dict) and isinstance(ch.get("id"), (bool, int, float)):
-                c.add(path, ck, f"choice id {ch['id']!r} is not text: quote it (YAML reads yes/no/on/off "
-                                "as true/false and bare digits as numbers)")
-                continue
-            if not isinstance(ch, dict) or not isinstance(ch.get("id"), str) or not isinstance(ch.get("label"), str):
-                c.add(path, ck, "a choice needs an id and a label (message id)")
-                continue
-            if ch["id"] in seen_ids:
-                c.add(path, ck, f"duplicate choice id {ch['id']!r}")
-            seen_ids.add(ch["id"])
-            if ":" in ch["id"]:
-                c.add(path, ck, "choice ids cannot contain ':'")
-            means = tuple(_as_list(ch.get("means")))
-            from bot.understand import ANSWER_KINDS
-            for m in means:
-                if m not in ANSWER_KINDS:
-                    c.add(path, f"{ck}.means", f"unknown answer kind {m!r} (known: {', '.join(ANSWER_KINDS)})")
-            if not means and ch["id"] in ANSWER_KINDS:
-                means = (ch["id"],)
-            elif not means and ch["id"] in ("unsure", "not_sure"):
-                means = ("dont_know", "maybe")
-            choices.append(ChoiceSpec(
-                id=ch["id"], label=ch["label"], next=ch.get("next"),
-                set=ch.get("set") or {}, actions=_parse_actions(c, path, f"{ck}.actions", ch.get("actions")),
-                means=means,
-            ))
-        text_spec = None
-        if spec.get("text") is not None:
-            t = spec["text"]
-            if not isinstance(t, dict):
-                c.add(path, f"{key}.text", "text must be a mapping with next, and optionally save/parse/actions")
-            else:
-                parse = t.get("parse", "text")
-                if parse not in TEXT_PARSERS:
-                    c.add(path, f"{key}.text.parse", f"unknown parser {parse!r} (known: {', '.join(TEXT_PARSERS)})")
-                text_spec = TextSpec(next=t.get("next"), save=t.get("save"), parse=parse,
-                                     actions=_parse_actions(c, path, f"{key}.text.actions", t.get("actions")),
-                                     invalid=t.get("invalid"))
-        on_signal = _str_map(c, path, f"{key}.on_signal", spec.get("on_signal"))
-        for kind in on_signal:
-            if kind not in SIGNAL_KINDS:
-                c.add(path, f"{key}.on_signal.{kind}", f"unknown signal kind (known: {', '.join(SIGNAL_KINDS)})")
-        say_by_signal = _str_map(c, path, f"{key}.say_by_signal", spec.get("say_by_signal"))
-        for kind in say_by_signal:
-            if kind not in SIGNAL_KINDS and kind != "default":
-                c.add(path, f"{key}.say_by_signal.{kind}", "unknown signal kind (or use 'default')")
-        if say_by_signal and "default" not in say_by_signal:
-            c.add(path, f"{key}.say_by_signal", "needs a 'default' message for when nothing was noticed")
-        say = _as_list(spec.get("say"))
-        if not all(isinstance(s, str) for s in say):
-            c.add(path, f"{key}.say", "say is a list of message ids")
-            say = [s for s in say if isinstance(s, str)]
-        interrupts = _interrupts(c, path, f"{key}.interrupts", spec["interrupts"]) if "interrupts" in spec else None
-        understands: dict[str, str | None] = {}
-        raw_u = spec.get("understands") or {}
-        if not isinstance(raw_u, dict):
-            c.add(path, f"{key}.understands", f"a mapping of {', '.join(UNDERSTANDS)} to a target (or null)")
-            raw_u = {}
-        for k, target in raw_u.items():
-            if k not in UNDERSTANDS:
-                c.add(path, f"{key}.understands.{k}", f"unknown (known: {', '.join(UNDERSTANDS)})")
-                continue
-            understands[k] = target
-        lean = _str_map(c, path, f"{key}.lean_on_scores", spec.get("lean_on_scores"))
-        for v in lean.values():
-            if v not in SIGNAL_KINDS:
-                c.add(path, f"{key}.lean_on_scores", f"unknown signal kind {v!r}")
-        mood = _str_map(c, path, f"{key}.say_by_mood", spec.get("say_by_mood"))
-        for k in mood:
-            if k not in ("hard", "mixed", "good"):
-                c.add(path, f"{key}.say_by_mood.{k}", "moods are hard, mixed and good")
-        if mood and set(mood) != {"hard", "mixed", "good"}:
-            c.add(path, f"{key}.say_by_mood", "needs hard, mixed and good")
-        fallback = spec.get("fallback")
-        if fallback is not None and fallback not in {ch.id for ch in choices}:
-            c.add(path, f"{key}.fallback", f"{fallback!r} is not one of this state's choice ids")
-        states[name] = StateSpec(
-            name=name, say=tuple(say), say_by_signal=say_by_signal, choices=tuple(choices), text=text_spec,
-            on_signal=on_signal, actions=_parse_actions(c, path, f"{key}.actions", spec.get("actions")),
-            next=spec.get("next"), offers=bool(spec.get("offers", True)), interrupts=interrupts,
-            understands=understands, lean_on_scores=lean, say_by_mood=mood, clarify=spec.get("clarify"),
-            fallback=fallback,
-        )
-    start = raw.get("start")
-    if start not in states:
-        c.add(path, "start", f"start state {start!r} is not declared in states")
-    on_timeout = raw.get("on_timeout")
-    interrupts = _interrupts(c, path, "interrupts", raw["interrupts"]) if "interrupts" in raw else INTERRUPTS
-    return FlowSpec(id=fid, start=start if isinstance(start, str) else "", states=states, timeout=timeout,
-                    entry=entry, theme=theme if isinstance(theme, str) else GENERAL_THEME,
-                    seed=seed, on_timeout=on_timeout, file=c.rel(path), interrupts=interrupts,
-                    hub=bool(raw.get("hub", False)), remember=bool(raw.get("remember", not raw.get("hub", False))))
+        if c.rel(path) in c.broken_files:  # what it refers to is checked; others' references into it are not
+            c.broken_flows.add(flow.id)
+        flow = flow.model_copy(update={"file": c.rel(path)})
+        if path.stem != flow.id:
+            c.add(path, "id", f"flow id {flow.id!r} must match the file name {path.stem!r}")
+        if flow.id in flows:
+            c.add(path, "id", f"flow {flow.id!r} is declared twice")
+        _check_flow(c, flow)
+        flows[flow.id] = flow
+    return flows
 
 
-def _interrupts(c: _Collector, path: Path, key: str, raw: Any) -> tuple[str, ...]:
-    """``all``, ``none`` or a list of INTERRUPTS."""
-    if raw == "all":
-        return INTERRUPTS
-    if raw in ("none", None):
-        return ()
-    items = _as_list(raw)
-    for i in items:
-        if i not in INTERRUPTS:
-            c.add(path, key, f"unknown interruption {i!r} (known: all, none, {', '.join(INTERRUPTS)})")
-    return tuple(i for i in items if i in INTERRUPTS)
-
-
-def _check_theme(c: _Collector, path: Path, key: str, theme: Any, seed: Any, *, allow_general: bool = True) -> None:
-    if theme == GENERAL_THEME and allow_general:
-        if seed is not None:
-            c.add(path, f"{key}", "general content names no seed")
-        return
-    if theme not in THEMES:
-        allowed = sorted(THEMES) + ([GENERAL_THEME] if allow_general else [])
-        c.add(path, key, f"unknown theme {theme!r} (known: {', '.join(allowed)})")
-        return
-    if seed != THEMES[theme]:
-        c.add(path, key.rsplit(".", 1)[0] + ".seed" if "." in key else "seed",
-              f"theme {theme!r} comes from seed {THEMES[theme]!r}, not {seed!r}")
+def _check_flow(c: _Collector, flow: FlowSpec) -> None:
+    """What one flow file can get wrong beyond its shape: its start, its fallbacks."""
+    if flow.start not in flow.states:
+        c.add(flow.file, "start", f"start state {flow.start!r} is not declared in states")
+    for name, st in flow.states.items():
+        if st.fallback is not None and st.fallback not in {ch.id for ch in st.choices}:
+            c.add(flow.file, f"states.{name}.fallback", f"{st.fallback!r} is not one of this state's choice ids")
 
 
 def _load_messages(c: _Collector, root: Path) -> dict[str, Message]:
@@ -522,34 +353,28 @@ def _load_messages(c: _Collector, root: Path) -> dict[str, Message]:
             if not isinstance(raw, dict):
                 c.add(path, "(file)", "a message file maps message ids to texts")
                 continue
-            file_theme = raw.get("_theme", GENERAL_THEME)
-            file_seed = raw.get("_seed")
-            for mid, entry in raw.items():
-                if mid in ("_theme", "_seed"):
-                    continue
-                if isinstance(entry, str):
-                    text, theme, seed = entry, file_theme, file_seed
-                elif isinstance(entry, dict) and isinstance(entry.get("text"), str):
-                    text = entry["text"]
-                    theme = entry.get("theme", file_theme)
-                    seed = entry.get("seed", file_seed if theme == file_theme else None)
-                else:
-                    c.add(path, str(mid), "a message is a string or a mapping with text (and theme, seed)")
-                    continue
-                if not text.strip():
-                    c.add(path, str(mid), "empty text")
-                _check_theme(c, path, f"{mid}.theme", theme, seed)
+            parsed = c.validate(path, MessageFile, raw)
+            if parsed is None:
+                c.broken_messages.update(str(k) for k in raw)
+                continue
+            for mid, entry in parsed.entries.items():
+                theme = entry.theme if entry.theme is not None else parsed.theme
+                seed = entry.seed if entry.seed is not None else parsed.seed if theme == parsed.theme else None
+                problem = check_theme(theme, seed)
+                if problem:
+                    c.add(path, f"{mid}.{problem[0]}", problem[1])
                 if mid in per_lang[lang]:
                     other = per_lang[lang][mid][3]
-                    c.add(path, str(mid), f"defined twice (also in {c.rel(other)})")
-                per_lang[lang][mid] = (text, theme, seed, path)
+                    c.add(path, mid, f"defined twice (also in {c.rel(other)})")
+                per_lang[lang][mid] = (entry.text, theme, seed, path)
     messages: dict[str, Message] = {}
     all_ids = set().union(*per_lang.values())
     for mid in sorted(all_ids):
         missing = [lang for lang in LANGUAGES if mid not in per_lang[lang]]
         if missing:
-            present = next(lang for lang in LANGUAGES if mid in per_lang[lang])
-            c.add(per_lang[present][mid][3], mid, f"missing in language(s): {', '.join(missing)}")
+            if mid not in c.broken_messages:
+                present = next(lang for lang in LANGUAGES if mid in per_lang[lang])
+                c.add(per_lang[present][mid][3], mid, f"missing in language(s): {', '.join(missing)}")
             continue
         themes = {per_lang[lang][mid][1] for lang in LANGUAGES}
         if len(themes) > 1:
@@ -572,121 +397,66 @@ def _load_nudges(c: _Collector, root: Path) -> dict[str, Nudge]:
         c.add(ndir, "(dir)", "no nudge files (nudges/<theme>.yaml)")
     for path in files:
         raw = c.read_yaml(path)
-        if raw is None:
+        parsed = c.validate(path, NudgeFile, raw) if raw is not None else None
+        if parsed is None:
             continue
-        if not isinstance(raw, dict) or not isinstance(raw.get("nudges"), list):
-            c.add(path, "(file)", "a nudge file has theme, seed and a list under nudges")
-            continue
-        theme, seed = raw.get("theme"), raw.get("seed")
-        _check_theme(c, path, "theme", theme, seed, allow_general=False)
-        for i, item in enumerate(raw["nudges"]):
-            key = f"nudges[{i}]"
-            if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-                c.add(path, key, "a nudge needs an id")
-                continue
-            key = f"nudges.{item['id']}"
-            texts = {}
-            for lang in LANGUAGES:
-                t = item.get(lang)
-                if not isinstance(t, str) or not t.strip():
-                    c.add(path, f"{key}.{lang}", "missing text in this language")
-                else:
-                    texts[lang] = t
-            sigs = tuple(_as_list(item.get("signals")))
-            for s in sigs:
-                if s not in SIGNAL_KINDS:
-                    c.add(path, f"{key}.signals", f"unknown signal kind {s!r}")
-            flow = item.get("flow")
-            if not isinstance(flow, str):
-                c.add(path, f"{key}.flow", "name the flow that 'talk about it' opens")
-                flow = ""
-            if item["id"] in nudges:
-                c.add(path, key, "duplicate nudge id")
-            if len(texts) == len(LANGUAGES):
-                nudges[item["id"]] = Nudge(id=item["id"], theme=theme, seed=seed, text=texts, flow=flow, signals=sigs)
+        for item in parsed.nudges:
+            if item.id in nudges:
+                c.add(path, f"nudges.{item.id}", "duplicate nudge id")
+            nudges[item.id] = Nudge(id=item.id, theme=parsed.theme, seed=parsed.seed,
+                                    text={lang: getattr(item, lang) for lang in LANGUAGES}, flow=item.flow,
+                                    signals=item.signals)
     return nudges
 
 
 def _load_commands(c: _Collector, root: Path) -> dict[str, dict[str, tuple[str, ...]]]:
     path = root / "commands.yaml"
     raw = c.read_required(path)
-    commands: dict[str, dict[str, tuple[str, ...]]] = {}
-    if raw is None:
-        return commands
-    if not isinstance(raw, dict):
-        c.add(path, "(file)", "commands.yaml maps a command name to phrases per language")
-        return commands
-    for name, per_lang in raw.items():
-        if name not in COMMAND_NAMES:
-            c.add(path, str(name), f"unknown command (known: {', '.join(COMMAND_NAMES)})")
-            continue
-        if not isinstance(per_lang, dict):
-            c.add(path, str(name), "map each language to a list of phrases")
-            continue
-        commands[name] = {}
-        for lang in LANGUAGES:
-            phrases = _as_list(per_lang.get(lang))
-            if not phrases or not all(isinstance(p, str) and p.strip() for p in phrases):
-                c.add(path, f"{name}.{lang}", "needs a list of non-empty phrases")
-                continue
-            commands[name][lang] = tuple(phrases)
-    for name in COMMAND_NAMES:
-        if name not in raw:
-            c.add(path, name, "command missing")
-    return commands
+    parsed = c.validate(path, commands_model(), raw) if raw is not None else None
+    if parsed is None:
+        return {}
+    return {name: {lang: getattr(getattr(parsed, name), lang) for lang in LANGUAGES} for name in all_commands()}
 
 
 def _load_signal_routes(c: _Collector, root: Path) -> dict[str, SignalRoute]:
     path = root / "signals.yaml"
     raw = c.read_required(path)
-    routes: dict[str, SignalRoute] = {}
-    if not isinstance(raw, dict):
-        if raw is not None:
-            c.add(path, "(file)", "signals.yaml maps a signal kind to its offer")
-        return routes
-    for kind, spec in raw.items():
-        if kind not in SIGNAL_KINDS:
-            c.add(path, str(kind), f"unknown signal kind (known: {', '.join(SIGNAL_KINDS)})")
-            continue
-        if not isinstance(spec, dict) or not isinstance(spec.get("noticed"), str):
-            c.add(path, str(kind), "needs noticed (a message id), and offer/flow/accept/decline except for crisis")
-            continue
-        if kind != "crisis" and not all(isinstance(spec.get(k), str) for k in ("offer", "flow", "accept", "decline")):
-            c.add(path, str(kind), "needs offer, flow, accept and decline")
-            continue
-        routes[kind] = SignalRoute(kind=kind, noticed=spec["noticed"], offer=spec.get("offer"), flow=spec.get("flow"),
-                                   accept=spec.get("accept"), decline=spec.get("decline"))
+    parsed = c.validate(path, SignalsFile, raw) if raw is not None else None
+    if parsed is None:
+        return {}
+    routes = {}
     for kind in SIGNAL_KINDS:
-        if kind not in raw:
-            c.add(path, kind, "no route for this signal kind")
+        r = getattr(parsed, kind)
+        routes[kind] = SignalRoute(kind=kind, noticed=r.noticed, offer=getattr(r, "offer", None),
+                                   flow=getattr(r, "flow", None), accept=getattr(r, "accept", None),
+                                   decline=getattr(r, "decline", None))
     return routes
 
 
-def _load_presets(c: _Collector, root: Path) -> dict[str, ReminderPreset]:
-    path = root / "reminders.yaml"
-    raw = c.read_required(path)
-    presets: dict[str, ReminderPreset] = {}
-    if raw is None:
-        return presets
-    items = raw.get("presets") if isinstance(raw, dict) else None
-    if not isinstance(items, list):
-        c.add(path, "presets", "a list of reminder presets (id, label, days, time)")
-        return presets
-    for i, p in enumerate(items):
-        if not isinstance(p, dict) or not isinstance(p.get("id"), str):
-            c.add(path, f"presets[{i}]", "a preset needs an id")
-            continue
-        key = f"presets.{p['id']}"
-        days = _as_list(p.get("days"))
-        if not days or any(d not in WEEKDAYS for d in days):
-            c.add(path, f"{key}.days", f"days must be a non-empty list of {', '.join(WEEKDAYS)}")
-        t = p.get("time")
-        if not isinstance(t, str) or not _TIME.match(t):
-            c.add(path, f"{key}.time", f"time must be HH:MM (24-hour), not {t!r}")
-        if not isinstance(p.get("label"), str):
-            c.add(path, f"{key}.label", "needs a label (message id)")
-        presets[p["id"]] = ReminderPreset(id=p["id"], label=str(p.get("label")), days=tuple(days), time=str(t))
-    return presets
+def _load_parts(c: _Collector, root: Path) -> dict[str, Any]:
+    """Each domain's own file (reminders.yaml, ...), read with the domain's model."""
+    parts: dict[str, Any] = {}
+    for domain in registry().parts:
+        part = domain.content
+        path = root / part.file
+        raw = c.read_required(path)
+        parsed = c.validate(path, part.model, raw) if raw is not None else None
+        parts[domain.name] = part.attach(parsed) if parsed is not None else part.empty()
+    return parts
+
+
+def flow_actions(content: Content):
+    """Every action in every flow: (flow, key, action), for checks of what actions name."""
+    for flow in content.flows.values():
+        for sname, st in flow.states.items():
+            k = f"states.{sname}"
+            places = [(f"{k}.actions", st.actions)]
+            places += [(f"{k}.choices.{ch.id}.actions", ch.actions) for ch in st.choices]
+            if st.text:
+                places.append((f"{k}.text.actions", st.text.actions))
+            for key, actions in places:
+                for i, a in enumerate(actions):
+                    yield flow, f"{key}[{i}]", a
 
 
 UI_ROLES = {
@@ -698,18 +468,9 @@ UI_ROLES = {
     "nothing_to_cancel": "common.nothing_to_cancel",
     "idle": "common.idle",
     "language_set": "common.language_set",
-    "reminders_stopped": "common.reminders_stopped",
-    "resumed": "common.resumed",
     "unsupported": "common.unsupported",
     "offer_declined": "common.offer_declined",
     "score_invalid": "common.score_invalid",
-    "nudge_done": "nudge.answer_done",
-    "nudge_later": "nudge.answer_later",
-    "nudge_talk": "nudge.answer_talk",
-    "nudge_button_done": "nudge.button_done",
-    "nudge_button_later": "nudge.button_later",
-    "nudge_button_talk": "nudge.button_talk",
-    "nudge_button_thought": "nudge.button_thought",
     "export_intro": "privacy.export_intro",
     "deleted": "privacy.deleted",
     "group_only_one_to_one": "common.group_one_to_one",
@@ -720,6 +481,7 @@ UI_ROLES = {
     "thanks": "common.thanks_reply",
     "greeting": "common.greeting",
     "cannot_answer": "common.cannot_answer",
+    "ask_back": "common.ask_back",
     "idle_open": "common.idle_open",
     "idle_hard": "common.idle_hard",
     "idle_good": "common.idle_good",
@@ -731,12 +493,6 @@ UI_ROLES = {
     "switch_yes": "common.switch_yes",
     "switch_no": "common.switch_no",
     "then_start": "common.then_start",
-    "reminders_paused_until": "common.reminders_paused_until",
-    "reminders_frequency": "common.reminders_frequency",
-    "reminders_fewer": "common.reminders_fewer",
-    "reminders_none": "common.reminders_none",
-    "resumed_no_reminders": "common.resumed_no_reminders",
-    "reminders_ask_time": "common.reminders_ask_time",
     "date": "common.date",
     "already_said_none": "common.already_said_none",
     "already_said_used": "common.already_said_used",
@@ -754,6 +510,8 @@ def _validate_links(c: _Collector, content: Content) -> None:
     flows, messages = content.flows, content.messages
 
     def check_msg(file: str, key: str, mid: Any) -> None:
+        if mid in c.broken_messages:
+            return
         if not isinstance(mid, str) or mid not in messages:
             c.add(file, key, f"unknown message id {mid!r}")
 
@@ -767,19 +525,17 @@ def _validate_links(c: _Collector, content: Content) -> None:
             return
         if ":" in target:
             fid, state = target.split(":", 1)
-            if fid in flows and (state in flows[fid].states):
+            if fid in c.broken_flows or (fid in flows and state in flows[fid].states):
                 return
             c.add(flow.file, key, f"unknown target {target!r} (flow {fid!r} or its state {state!r} does not exist)")
             return
-        if target.startswith("@") and target[1:] in flows:
+        if target.startswith("@") and (target[1:] in flows or target[1:] in c.broken_flows):
             return
         c.add(flow.file, key, f"unknown target {target!r}: use a state of this flow, '{END}', "
                               "'@flow' or 'flow:state'")
 
     def check_actions(flow: FlowSpec, key: str, actions: tuple[Action, ...]) -> None:
         for i, a in enumerate(actions):
-            if a.name == "reminder_preset" and a.arg not in content.presets:
-                c.add(flow.file, f"{key}[{i}]", f"unknown reminder preset {a.arg!r}")
             if a.name == "schedule_followup" and isinstance(a.arg, dict):
                 mid = a.arg.get("message")
                 check_msg(flow.file, f"{key}[{i}].message", mid)
@@ -789,11 +545,11 @@ def _validate_links(c: _Collector, content: Content) -> None:
                           f"'{mid}.plain' for users who did not agree to us keeping their words")
                 talk = a.arg.get("flow")
                 fid, _, sname = str(talk).partition(":")
-                if talk is not None and (fid not in flows or (sname and sname not in flows[fid].states)):
+                if talk is not None and fid not in c.broken_flows and (fid not in flows or (sname and sname not in flows[fid].states)):
                     c.add(flow.file, f"{key}[{i}].flow", f"unknown flow or flow:state {talk!r}")
 
     for name in REQUIRED_FLOWS:
-        if name not in flows:
+        if name not in flows and name not in c.broken_flows:
             c.add("flows", name, "this flow is required")
     for target in REQUIRED_STATES:
         fid, state = target.split(":")
@@ -838,22 +594,20 @@ def _validate_links(c: _Collector, content: Content) -> None:
                                     "(add choices, text, or next: end)")
         _check_reachable(c, flow, _entered_from_outside(flows).get(flow.id, set()))
     for nid, n in content.nudges.items():
-        if n.flow and n.flow not in flows:
+        if n.flow and n.flow not in flows and n.flow not in c.broken_flows:
             c.add(f"nudges/{n.theme}.yaml", f"nudges.{nid}.flow", f"unknown flow {n.flow!r}")
     for kind, route in content.signal_routes.items():
         for k in ("noticed", "offer", "accept", "decline"):
             if getattr(route, k) is not None:
                 check_msg("signals.yaml", f"{kind}.{k}", getattr(route, k))
-        if route.flow is not None and route.flow not in flows:
+        if route.flow is not None and route.flow not in flows and route.flow not in c.broken_flows:
             c.add("signals.yaml", f"{kind}.flow", f"unknown flow {route.flow!r}")
-    for pid, p in content.presets.items():
-        check_msg("reminders.yaml", f"presets.{pid}.label", p.label)
     if content.understanding is not None:
         for lang, lx in content.understanding.lexicons.items():
             for mid in lx.topics:
                 check_msg(f"understanding/{lang}.yaml", f"topics.{mid}", mid)
     for role, mid in content.ui.items():
-        if mid not in messages:
+        if mid not in messages and mid not in c.broken_messages:
             c.add("messages", mid, f"required message (used for {role}) is missing")
 
 
@@ -891,34 +645,29 @@ def _check_reachable(c: _Collector, flow: FlowSpec, entries: set[str] = frozense
             c.add(flow.file, f"states.{name}", f"unreachable from the start state {flow.start!r}")
 
 
-def _collect(root: Path) -> tuple[Content, _Collector]:
+def _collect(root: Path | str) -> tuple[Content, _Collector]:
+    from bot.crisis import check_content as check_crisis_content, load_crisis
+
+    root = Path(root)
     c = _Collector(root)
     if not root.is_dir():
         c.add(root, "(dir)", "content folder does not exist")
         return Content(root, {}, {}, {}, {}, {}, {}), c
-    flows: dict[str, FlowSpec] = {}
-    fdir = root / "flows"
-    for path in sorted(fdir.glob("*.yaml")) if fdir.is_dir() else []:
-        raw = c.read_yaml(path)
-        if raw is None:
-            continue
-        flow = _load_flow(c, path, raw)
-        if flow is not None:
-            if flow.id in flows:
-                c.add(path, "id", f"flow {flow.id!r} is declared twice")
-            flows[flow.id] = flow
     content = Content(
         root=root,
-        flows=flows,
+        flows=_load_flows(c, root),
         messages=_load_messages(c, root),
         nudges=_load_nudges(c, root),
         commands=_load_commands(c, root),
         signal_routes=_load_signal_routes(c, root),
-        presets=_load_presets(c, root),
-        ui=dict(UI_ROLES),
+        parts=_load_parts(c, root),
+        ui={**UI_ROLES, **registry().ui},
         understanding=_load_understanding(c, root),
     )
     _validate_links(c, content)
+    for domain in registry().parts:
+        if domain.content.file not in c.broken_files:
+            c.errors.extend(domain.content.check(content))
     _check_entry_clashes(c, content)
     content.crisis, crisis_errors = load_crisis(root)
     c.errors.extend(crisis_errors + check_crisis_content(content))
@@ -948,15 +697,15 @@ def _check_entry_clashes(c: _Collector, content: Content) -> None:
                 owners[key] = f"{flow.file}:entry"
 
 
-def validate_content(root: Path) -> list[ContentError]:
+def validate_content(root: Path | str) -> list[ContentError]:
     """Every problem in the content folder (flows, messages, nudges, commands, signals, reminders, lexicons)."""
     from bot.detect import validate_lexicons
 
     _, c = _collect(root)
-    return c.errors + validate_lexicons(root)
+    return c.errors + validate_lexicons(Path(root))
 
 
-def load_content(root: Path) -> Content:
+def load_content(root: Path | str) -> Content:
     """Load and validate content; raise ContentInvalid naming every problem."""
     content, c = _collect(root)
     if c.errors:

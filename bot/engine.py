@@ -15,7 +15,7 @@ Choice values that travel through platforms (postback data, Block Kit values, we
   ``go:FLOW``              start a flow (menus, offers)
   ``cmd:NAME``             a global command (``cmd:continue``: stay in the current flow)
   ``offer:KIND:no``        decline an offer made after a signal
-  ``nudge:ID:ANSWER[:FLOW[:STATE]]`` answer a reminder (done, later, talk: open FLOW, at STATE to continue)
+  ``PREFIX:…``            a domain's buttons (bot.domain), e.g. reminders' ``nudge:ID:ANSWER[:FLOW[:STATE]]``
   ``crisis:…``, ``tel:…``, ``https://…``  crisis care's answers and links (bot/crisis/care.py)
 """
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 from bot import understand as U
 from bot.content import END, Action, Content, FlowSpec, StateSpec, parse_duration
+from bot.domain import registry
 from bot.text import normalize_command
 from bot.types import SIGNAL_KINDS, Choice, Inbound, Reply, Signal
 
@@ -41,9 +42,9 @@ NOTICE_QUIET = timedelta(minutes=30)
 CARRIED = ("_signals", "_stack", "_then", "_noticed", "_memory", "_noticed_at")
 MEMORY_KEYS = ("_memory", "_noticed_at", "_offer")
 SUGGESTED_FLOWS = ("checkin", "boundary", "rest")
+# The interruption group of the core's commands and intents (domains declare their own).
 INTENT_GROUP = {
-    "stop_reminders": "reminders", "pause_reminders": "reminders", "resume": "reminders",
-    "reminder_frequency": "reminders", "set_reminders": "reminders", "help": "help", "menu": "menu",
+    "help": "help", "menu": "menu",
     "cancel": "cancel", "export_data": "privacy", "delete_data": "privacy", "language_ja": "language",
     "language_en": "language", "thanks": "chat", "greeting": "chat",
 }
@@ -171,6 +172,19 @@ class _Run:
         self.replies: list[Reply] = []
         self.effects: list[Effect] = []
         self.memory: dict[str, Any] = {}  # carried values from the idle memory (``_memory``, ``_noticed_at``)
+        self.domains = registry()  # what the domains add: actions, intents, buttons, free-text readings
+
+    # -- for domains (bot.domain): carry something out, then continue ------------------------
+    def resume(self, convo: ConvoState | None, what: str) -> ConvoState | None:
+        """Where the state says ``what`` leads, else its question again."""
+        return _resume(self, convo, what)
+
+    def reprompt(self, convo: ConvoState | None) -> ConvoState | None:
+        return _reprompt(self, convo)
+
+    def date_text(self, when: datetime) -> str:
+        """A date in the user's time zone and language ("12月5日(金)")."""
+        return _date_text(self, when)
 
     # -- output ---------------------------------------------------------------------------
     def say(self, message_id: str, values: dict[str, Any] | None = None, *, style: str = "normal",
@@ -239,15 +253,8 @@ class _Run:
                             client_respect=vars.get("client_respect"), reflection=vars.get("reflection"))
             elif a.name == "set_consent":
                 self.effect("set_consent", store_text=a.arg)
-            elif a.name == "reminder_preset":
-                p = self.content.presets[a.arg]
-                self.effect("reminders", op="set", days=list(p.days), time=p.time, preset=p.id)
-            elif a.name == "reminders_off":
-                self.effect("reminders", op="off")
-            elif a.name == "reminders_on":
-                self.effect("reminders", op="on")
-            elif a.name == "reminders_pause":
-                self.effect("reminders", op="pause", until=self.now + parse_duration(a.arg))
+            elif a.name in self.domains.actions:
+                self.domains.actions[a.name].run(self, a.arg, vars)
             elif a.name == "schedule_followup":
                 after = parse_duration(a.arg["after"])
                 message_id, values = self.followup_message(a.arg["message"], vars)
@@ -259,7 +266,8 @@ class _Run:
             elif a.name == "acknowledge":
                 self.acknowledge(vars)
             elif a.name == "short_topic":
-                vars[a.arg["save"]] = self.short_topic(vars.get(a.arg["from"]), a.arg["generic"])
+                vars[a.arg["save"]] = self.short_topic(vars.get(a.arg["from"]), a.arg["generic"],
+                                                       quote=bool(a.arg.get("quote")))
             else:  # export_data, delete_data, resume
                 self.effect(a.name)
 
@@ -284,14 +292,13 @@ class _Run:
         if trend is not None:
             self.say(f"checkin.trend.{trend}")
 
-    def short_topic(self, raw: Any, generic: str) -> str:
-        """A topic a client may read: what they wrote only when it is a short label, else our generic words."""
+    def short_topic(self, raw: Any, generic: str, *, quote: bool = False) -> str:
+        """A topic a client may read: what they wrote only when it is a short label (in quote marks with
+        ``quote``), else our generic words."""
         text = raw.strip() if isinstance(raw, str) else ""
-        limit = 16 if U._JA_SCRIPT.search(text) else 40
-        if text and len(text) <= limit and not any(ch in text for ch in "。.!！?？\n「」\"") \
-                and not any(U.has(U.fold(text), w) for w in ("私", "わたし", "自分", "i", "my", "me", "i'm")):
-            return text
-        return self.label(generic)
+        if not U.is_label(self.u, text):
+            return self.label(generic)
+        return self.content.text(self.content.ui["option_quote"], self.lang, {"option": text}) if quote else text
 
     def options_text(self, flow: FlowSpec, st: StateSpec, only: Sequence[Any] | None = None, *,
                      numbered: bool = False) -> str:
@@ -413,6 +420,8 @@ class _Run:
         self.say(route.noticed, {"evidence": quoted(signal.evidence)}, style="noticed", evidence=[signal])
         if offer:
             self.say(route.offer, choices=self.offer_choices(signal.kind))
+            if route.flow:  # a plain "yes" / 「うん」 in idle answers it (OFFER_TTL)
+                self.memory["_offer"] = {"kind": signal.kind, "at": self.now.isoformat()}
 
     def offer_choices(self, kind: str) -> list[Choice]:
         route = self.content.signal_routes[kind]
@@ -463,6 +472,12 @@ def _match_choice(run: _Run, st: StateSpec, text: str):
             if t == normalize_command(run.content.text(ch.label, lang)):
                 return ch
     return None
+
+
+def _group(name: str) -> str:
+    """The interruption group a command or intent belongs to."""
+    intent = registry().intents.get(name)
+    return intent.group if intent is not None else INTENT_GROUP.get(name, name)
 
 
 def _allowed(run: _Run, convo: ConvoState | None, group: str) -> bool:
@@ -624,8 +639,6 @@ def _idle_text(run: _Run, text: str, interpreters: Sequence[Interpreter]) -> Con
     noticed = dict(run.memory.get("_noticed_at") or {})
     if top is not None and top.kind not in noticed:
         run.notice(top, offer=True)
-        if run.content.signal_routes[top.kind].flow:
-            run.memory["_offer"] = {"kind": top.kind, "at": run.now.isoformat()}
         noticed[top.kind] = run.now.isoformat()
         run.memory["_noticed_at"] = noticed
         return None
@@ -676,7 +689,7 @@ def _flow_message(run: _Run, convo: ConvoState, text: str, interpreters: Sequenc
         return _take_choice(run, flow, st, ch, vars)
     matched = match_command(run.content, text)
     if matched and matched[0] == "command":
-        if not _allowed(run, convo, INTENT_GROUP.get(matched[1], matched[1])):
+        if not _allowed(run, convo, _group(matched[1])):
             run.ui("finish_first")
             return _reprompt(run, convo)
         return _command(run, convo, matched[1])
@@ -699,26 +712,29 @@ def _interpretation(run: _Run, interpret: Interpreter, text: str) -> Interpretat
 
 
 def _carry_out_intent(run: _Run, convo: ConvoState | None, text: str, interpreters: Sequence[Interpreter]):
-    """A reminder schedule or an intent said in plain words, wherever the state allows it; the
-    interrupted question comes back afterwards. _NOT_HANDLED when the message is neither."""
+    """What a domain's interpreters read (a reminder schedule) or an intent said in plain words,
+    wherever the state allows it; the interrupted question comes back afterwards. _NOT_HANDLED when
+    the message is neither."""
     st = run.content.flows[convo.flow].states[convo.state] if convo is not None else None
-    wants_time = st is not None and "reminder_time" in st.understands
-    if _allowed(run, convo, "reminders") or wants_time:
+    for reading in run.domains.free_text:
+        asked = st is not None and reading.understands in st.understands
+        if not (_allowed(run, convo, reading.group) or asked):
+            continue
         tries = [text]
-        if wants_time:  # at a question about reminders a bare time is enough ("9pm", 「夜9時」)
-            tries += [f"リマインド {text}", f"remind me {text}"]
+        if asked:  # at a question about it a bare answer is enough ("9pm", 「夜9時」)
+            tries += [retry.format(text=text) for retry in reading.retries]
         for attempt in tries:
             for interpret in interpreters:
                 got = _interpretation(run, interpret, attempt)
                 if got is not None:
                     run.effects.extend(got.effects)
                     run.say(got.message_id, got.values)
-                    return _resume(run, convo, "reminder_time")
+                    return _resume(run, convo, reading.understands)
     free_text = st is not None and st.text is not None and st.text.parse == "text"
     intent = U.read_intent(run.u, text, run.lang, free_text=free_text)
     if intent is None or intent in ("thanks", "greeting"):
         return _NOT_HANDLED
-    if not _allowed(run, convo, INTENT_GROUP[intent]):
+    if not _allowed(run, convo, _group(intent)):
         if st is not None and intent in st.understands:
             pass
         else:
@@ -728,26 +744,9 @@ def _carry_out_intent(run: _Run, convo: ConvoState | None, text: str, interprete
 
 
 def _intent(run: _Run, convo: ConvoState | None, intent: str, text: str) -> ConvoState | None:
-    if intent == "pause_reminders":
-        until = U.read_until(run.u, text, run.lang, now=run.now, tz=run.user.timezone)
-        if run.user.reminders == "none":
-            run.ui("reminders_none")
-            return _resume(run, convo, intent)
-        run.effect("reminders", op="pause", until=until)
-        run.ui("reminders_paused_until", {"date": _date_text(run, until)})
-        return _resume(run, convo, intent)
-    if intent == "reminder_frequency":
-        per_week = U.read_per_week(run.u, text, run.lang)
-        if per_week is None or per_week == -2:
-            return run.start_over(convo, "settings", "reminders")
-        run.effect("reminders", op="frequency", per_week=per_week)
-        if per_week == -1:
-            run.ui("reminders_fewer")
-        else:
-            run.ui("reminders_frequency", {"count": per_week})
-        return _resume(run, convo, intent)
-    if intent == "set_reminders":
-        return run.start_over(convo, "settings", "custom_time")
+    handler = run.domains.intents.get(intent)
+    if handler is not None:
+        return handler.handle(run, convo, text)
     return _command(run, convo, intent)
 
 
@@ -808,6 +807,10 @@ def _answer(run: _Run, convo: ConvoState, flow: FlowSpec, st: StateSpec, text: s
         return _reprompt(run, convo)
     if answer in st.understands:
         return run.enter(flow, st.understands[answer], vars)
+    if answer is None and U.asks_the_bot(run.u, text, run.lang):
+        # Asked for our answer to our own reflective question: say why we hand it back, then ask again.
+        run.ui("ask_back")
+        return _reprompt(run, convo)
     if st.choices:
         folded = U.fold(text)
         short = len(folded) <= 60 if st.text is None else (
@@ -831,7 +834,10 @@ def _unreadable(run: _Run, convo: ConvoState, flow: FlowSpec, st: StateSpec, var
         run.ui("thanks" if intent == "thanks" else "greeting")
         return _reprompt(run, convo)
     top = strongest(run.signals)
-    if top is not None and top.kind not in (vars.get("_noticed") or []):
+    # A short answer to our own question ("yes keep them") answers it, even when it names no option:
+    # it is not a pattern to point out, whatever a detector makes of it.
+    answered = U.read_answer(run.u, text, run.lang) is not None
+    if top is not None and not answered and top.kind not in (vars.get("_noticed") or []):
         # What they wrote matters more than the buttons we showed: answer it, as from idle.
         run.notice(top, offer=run.content.signal_routes[top.kind].flow != flow.id)
         return None
@@ -926,20 +932,9 @@ def _command(run: _Run, convo: ConvoState | None, name: str) -> ConvoState | Non
             vars["_then"] = vars.pop("_switch")
             convo = replace(convo, vars=vars)
         return _reprompt(run, convo)
-    if name == "stop_reminders":
-        here = run.content.flows[convo.flow].states[convo.state] if convo is not None else None
-        if here is not None and "stop_reminders" in here.understands:
-            run.effect("reminders", op="off")  # the state this leads to says so
-        elif run.user.reminders == "none":
-            run.ui("reminders_none")
-        else:
-            run.effect("reminders", op="off")
-            run.ui("reminders_stopped")
-        return _resume(run, convo, "stop_reminders")
-    if name == "resume":
-        run.effect("resume")
-        run.ui("resumed_no_reminders" if run.user.reminders == "none" else "resumed")
-        return _resume(run, convo, name)
+    handler = run.domains.intents.get(name)
+    if handler is not None and handler.command:
+        return handler.handle(run, convo, None)
     if name in ("language_ja", "language_en"):
         run.lang = name.rsplit("_", 1)[1]
         run.effect("set_language", language=run.lang)
@@ -970,16 +965,10 @@ def _choice(run: _Run, convo: ConvoState | None, value: str) -> ConvoState | Non
     if kind == "offer" and len(parts) == 3:
         run.ui("offer_declined")
         return _reprompt(run, convo)
-    if kind == "nudge" and len(parts) in (3, 4, 5) and parts[2] in ("done", "later", "talk"):
-        answer = parts[2]
-        run.effect("nudge_response", outbox_id=parts[1], answer=answer)
-        if answer == "talk" and len(parts) >= 4 and parts[3] in run.content.flows:
-            state = parts[4] if len(parts) == 5 and parts[4] in run.content.flows[parts[3]].states else None
-            if state is None:
-                run.ui("nudge_talk")
-            return run.start(parts[3], state)  # with a state: the conversation continues where it left off
-        run.ui(f"nudge_{answer}")
-        return _reprompt(run, convo)
+    if kind in run.domains.choices:
+        got = run.domains.choices[kind](run, convo, parts)
+        if got is not NotImplemented:
+            return got
     if kind == "c" and len(parts) == 4:
         _, fid, sname, cid = parts
         if convo is not None and convo.flow == fid and convo.state == sname:

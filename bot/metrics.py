@@ -127,11 +127,11 @@ class InstrumentedProcessor:
 
 def install(runtime: Any) -> Metrics:
     """Give ``runtime`` its Metrics (once) and listen to the coach and the inbox's enqueue."""
-    existing = runtime.extras.get("metrics")
+    existing = runtime.metrics
     if existing is not None:
         return existing
     metrics = Metrics()
-    runtime.extras["metrics"] = metrics
+    runtime.metrics = metrics
     runtime.coach.listeners.append(metrics.on_outcome)
     from bot import inbox
 
@@ -142,7 +142,7 @@ def install(runtime: Any) -> Metrics:
             metrics.count_enqueued(platform, new=new)
 
     inbox.enqueue_listeners.append(on_enqueued)
-    runtime.extras["metrics_unhook"] = lambda: _remove(inbox.enqueue_listeners, on_enqueued)
+    runtime.metrics_unhook = lambda: _remove(inbox.enqueue_listeners, on_enqueued)
     return metrics
 
 
@@ -155,7 +155,7 @@ def _remove(items: list, item: Any) -> None:
 
 def metrics_of(runtime: Any) -> Metrics:
     """The runtime's Metrics, installing them if needed."""
-    return runtime.extras.get("metrics") or install(runtime)
+    return runtime.metrics or install(runtime)
 
 
 def watch_inbox(runtime: Any, worker: Any) -> None:

@@ -83,14 +83,14 @@ async def purge(session: AsyncSession, cut: Cutoffs, *, extra: list[Purger] = ()
 
 def register_purger(runtime: Any, purger: Purger) -> None:
     """Let a domain clear its own stored text on the same schedule."""
-    runtime.extras.setdefault("retention_purgers", []).append(purger)
+    runtime.retention_purgers.append(purger)
 
 
 async def purge_expired(runtime: Any) -> dict[str, int]:
     """One retention pass for ``runtime`` at its clock's now; commits and logs counts (never content)."""
     cut = cutoffs(runtime.clock(), retention_days=runtime.settings.message_retention_days)
     async with runtime.db.session() as session:
-        done = await purge(session, cut, extra=list(runtime.extras.get("retention_purgers", [])))
+        done = await purge(session, cut, extra=list(runtime.retention_purgers))
         await session.commit()
     log.info("retention pass", extra={"count": sum(done.values()), "outcome": done})
     return done

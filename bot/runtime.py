@@ -4,13 +4,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from bot.content import Content, load_content
 from bot.delivery import Sender
 from bot.service import Coach, utcnow
 from bot.settings import Settings, load_settings
 from bot.store.db import Database
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bot.inbox import InboxWorker
+    from bot.metrics import Metrics
+    from bot.reminders.dispatch import Dispatcher
+    from bot.reminders.service import Reminders
+    from bot.retention import Purger
 
 log = logging.getLogger("bansou")
 
@@ -28,10 +35,18 @@ class Runtime:
     senders: dict[str, Sender] = field(default_factory=dict)
     # Housekeeping the scheduler runs on an interval: (name, seconds, async fn(runtime)).
     periodic: list[tuple[str, float, Callable[["Runtime"], Awaitable[Any]]]] = field(default_factory=list)
-    extras: dict[str, Any] = field(default_factory=dict)
+    # Services the core's domains and loops install (bot.metrics, bot.retention, bot.reminders).
+    metrics: Metrics | None = None
+    metrics_unhook: Callable[[], None] | None = None  # stops counting the inbox's enqueues
+    retention_purgers: list[Purger] = field(default_factory=list)  # domains' stored text, same schedule
+    reminders: Reminders | None = None
+    reminder_dispatcher: Dispatcher | None = None  # set while this process runs the scheduler
+    inbox: InboxWorker | None = None  # set while this process runs the inbox worker
+    # The edge's own parts (``handlers.edge.Edge``: SDK clients, the ASGI app); the core never reads it.
+    edge: Any = None
 
     async def close(self) -> None:
-        unhook = self.extras.pop("metrics_unhook", None)
+        unhook, self.metrics_unhook = self.metrics_unhook, None
         if unhook is not None:
             unhook()
         for sender in self.senders.values():
@@ -57,11 +72,13 @@ def load_core(settings: Settings) -> tuple[Content, Any]:
 def _install_domains(runtime: Runtime) -> None:
     """Let each domain beyond the core register its interpreters and effect handlers."""
     from bot import metrics, retention
+    from bot.domain import domains
 
     metrics.install(runtime)
     retention.install(runtime)
-    from bot import reminders
-    reminders.install(runtime)
+    for domain in domains():
+        if domain.install is not None:
+            domain.install(runtime)
 
 
 async def build_runtime(settings: Settings | None = None, *, clock: Callable[[], datetime] = utcnow,

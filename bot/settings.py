@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasGenerator, Field, ValidationError
+from pydantic_settings import BaseSettings, DotEnvSettingsSource, EnvSettingsSource, SettingsConfigDict
 
 from bot.errors import ConfigError
 
@@ -40,9 +42,14 @@ def _asyncpg_query(rest: str) -> str:
 PULSE_MIN_FLOOR = 3
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """Everything bansou reads from the environment."""
+class Settings(BaseSettings):
+    """Everything bansou reads from the environment; each field is read from the variable of its
+    name in capitals (``database_url`` from ``DATABASE_URL``). ``Settings(...)`` takes only what it
+    is given; ``load_settings()`` reads the environment and ``.env``."""
+
+    model_config = SettingsConfigDict(
+        frozen=True, extra="ignore", case_sensitive=True, env_ignore_empty=True, validate_by_name=True,
+        alias_generator=AliasGenerator(validation_alias=str.upper))
 
     database_url: str = "sqlite:///./bansou.db"
     port: int = 8000
@@ -69,8 +76,14 @@ class Settings:
     # Fewest distinct people a team pulse reports on (never below PULSE_MIN_FLOOR).
     slack_pulse_min_members: int = 5
     # Web API requests one client may make a minute (then 429 with Retry-After).
-    web_rate_per_minute: int = 120
-    extra: Mapping[str, str] = field(default_factory=dict)
+    web_rate_per_minute: int = Field(120, validation_alias="WEB_RATE_LIMIT_PER_MINUTE")
+    # The whole environment as read, for settings a part reads on its own.
+    extra: Mapping[str, str] = Field(default_factory=dict, validation_alias="extra")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):
+        return (init_settings,)  # the environment is read by load_settings, so a Settings(...) is what it says
 
     @property
     def async_database_url(self) -> str:
@@ -141,56 +154,32 @@ class Settings:
             raise ConfigError(f"DEFAULT_LANGUAGE={self.default_language!r} must be 'ja' or 'en'")
 
 
+def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None = None) -> Settings:
+    """Build Settings from ``env`` (default: the process environment over ``./.env``)."""
+    if env is None:
+        env_file = dotenv or Path.cwd() / ".env"
+        values = {**DotEnvSettingsSource(Settings, env_file=env_file)(), **EnvSettingsSource(Settings)()}
+        whole = {**_read_dotenv(env_file), **os.environ}
+    else:
+        values = {k: v for k, v in env.items() if v not in (None, "")}
+        whole = dict(env)
+    try:
+        return Settings(**values, extra=whole)
+    except ValidationError as exc:
+        raise ConfigError(_config_problem(exc.errors(include_url=False)[0])) from None
+
+
+def _config_problem(error: dict) -> str:
+    """One line naming the variable and what is wrong with its value."""
+    name = str(error["loc"][0]) if error["loc"] else "setting"
+    if error["type"] in ("int_parsing", "float_parsing", "int_from_float"):
+        return f"{name}={error['input']!r} is not a number"
+    return f"{name}={error.get('input')!r}: {error['msg']}"
+
+
 def _read_dotenv(path: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
     from dotenv import dotenv_values
 
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
-
-
-def load_settings(env: Mapping[str, str] | None = None, *, dotenv: Path | None = None) -> Settings:
-    """Build Settings from ``env`` (default: os.environ over ``./.env``)."""
-    if env is None:
-        merged = _read_dotenv(dotenv or Path.cwd() / ".env")
-        merged.update(os.environ)
-        env = merged
-
-    def get(name: str, default: str | None = None) -> str | None:
-        value = env.get(name)
-        return value if value not in (None, "") else default
-
-    def number(name: str, default: float, cast=float):
-        raw = get(name)
-        if raw is None:
-            return default
-        try:
-            return cast(raw)
-        except ValueError:
-            raise ConfigError(f"{name}={raw!r} is not a number") from None
-
-    return Settings(
-        database_url=get("DATABASE_URL", "sqlite:///./bansou.db"),
-        port=number("PORT", 8000, int),
-        line_channel_secret=get("LINE_CHANNEL_SECRET"),
-        line_channel_access_token=get("LINE_CHANNEL_ACCESS_TOKEN"),
-        line_api_base_url=get("LINE_API_BASE_URL", "https://api.line.me"),
-        slack_signing_secret=get("SLACK_SIGNING_SECRET"),
-        slack_bot_token=get("SLACK_BOT_TOKEN"),
-        slack_app_token=get("SLACK_APP_TOKEN"),
-        slack_client_id=get("SLACK_CLIENT_ID"),
-        slack_client_secret=get("SLACK_CLIENT_SECRET"),
-        slack_api_base_url=get("SLACK_API_BASE_URL", "https://slack.com/api/"),
-        default_timezone=get("DEFAULT_TIMEZONE", "Asia/Tokyo"),
-        default_language=get("DEFAULT_LANGUAGE", "ja"),
-        content_dir=Path(get("CONTENT_DIR", str(DEFAULT_CONTENT_DIR))),
-        message_retention_days=number("MESSAGE_RETENTION_DAYS", 30, int),
-        reminder_grace_hours=number("REMINDER_GRACE_HOURS", 6.0),
-        reminder_rate_per_second=number("REMINDER_RATE_PER_SECOND", 1500.0),
-        web_cookie_secret=get("WEB_COOKIE_SECRET"),
-        inbox_retry_horizon_hours=number("INBOX_RETRY_HORIZON_HOURS", 24.0),
-        metrics_token=get("METRICS_TOKEN"),
-        slack_pulse_min_members=number("SLACK_PULSE_MIN_MEMBERS", 5, int),
-        web_rate_per_minute=number("WEB_RATE_LIMIT_PER_MINUTE", 120, int),
-        extra=dict(env),
-    )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from functools import lru_cache
 
-_KATAKANA_TO_HIRAGANA = {cp: cp - 0x60 for cp in range(0x30A1, 0x30F7)}
+from bot.detect.normalise import fold
+
 _EDGE_PUNCT = "。、．，.,!！?？〜~…・「」『』()（）[]【】\"'`*"
 # Polite or softening wrappers people put around a command; removed before matching.
 _POLITE_SUFFIXES = (
@@ -17,17 +17,11 @@ _POLITE_SUFFIXES = (
 _POLITE_PREFIXES = ("please ", "pls ", "plz ", "can you ", "could you ", "i want to ", "i'd like to ", "let's ")
 
 
-def katakana_to_hiragana(text: str) -> str:
-    return text.translate(_KATAKANA_TO_HIRAGANA)
-
-
 @lru_cache(maxsize=8192)
 def normalize_command(text: str) -> str:
-    """Fold what someone typed so command phrases match: NFKC (full-width → half-width),
-    lower case, katakana → hiragana, no edge punctuation, no polite wrapper, single spaces."""
-    t = unicodedata.normalize("NFKC", text).lower().strip()
-    t = katakana_to_hiragana(t)
-    t = re.sub(r"\s+", " ", t).strip(_EDGE_PUNCT + " ")
+    """Fold what someone typed so command phrases match: the one folding of ``bot.detect.normalise.fold``
+    (width, case, kana, long vowels, repeated characters), single spaces, no edge punctuation, no polite wrapper."""
+    t = fold(re.sub(r"\s+", " ", text)).strip(_EDGE_PUNCT + " ")
     changed = True
     while changed and t:
         changed = False

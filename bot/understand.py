@@ -16,6 +16,7 @@ from typing import Any, Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.detect.normalise import fold as detector_fold
+from bot.detect.normalise import sound_form, without_hesitation
 
 ANSWER_KINDS = ("yes", "no", "maybe", "skip", "dont_know", "already_said")
 INTENTS = ("delete_data", "export_data", "pause_reminders", "reminder_frequency", "stop_reminders", "resume",
@@ -66,6 +67,12 @@ class Lexicon:
     hard_words: tuple[str, ...]
     good_words: tuple[str, ...]
     topics: dict[str, tuple[str, ...]]
+    # What makes a short answer a sentence rather than the name of a thing (see ``is_label``).
+    self_words: tuple[str, ...] = ()
+    statement_endings: tuple[str, ...] = ()
+    statement_starts: tuple[str, ...] = ()
+    question_to_bot: tuple[str, ...] = ()
+    hesitation: tuple[str, ...] = ()  # in sound_form: folding would turn 「うーん」 into 「うん」
 
 
 @dataclass(slots=True)
@@ -143,6 +150,13 @@ def _read_kind_at(t: str, table: dict[str, tuple[str, ...]], depth: int = 0) -> 
 def read_answer(u: Understanding, text: str, lang: str) -> str | None:
     """yes / no / maybe / skip / dont_know / already_said, when the message is such an answer."""
     lexs = u.order(lang)
+    for lx in lexs:
+        rest = without_hesitation(text, lx.hesitation)
+        if rest is not None:
+            if not rest.strip(_SEPARATORS):
+                return "dont_know"  # 「うーん」 alone: thinking, not yes
+            text = rest
+            break
     t = core(text, lexs)
     if not t or len(t) > 60:
         return None
@@ -314,6 +328,36 @@ def is_question(u: Understanding, text: str, lang: str) -> bool:
     return False
 
 
+def asks_the_bot(u: Understanding, text: str, lang: str) -> bool:
+    """A question that asks for the bot's own answer or advice (「どうしたらいいと思う？」, "what should I do?")."""
+    if not is_question(u, text, lang):
+        return False
+    t = fold(text)
+    return any(p in t for lx in u.order(lang) for p in lx.question_to_bot)
+
+
+LABEL_CHARS_JA = 16
+LABEL_CHARS_LATIN = 40
+_SENTENCE_MARKS = "。.!！?？\n「」\""
+
+
+def is_label(u: Understanding, text: str) -> bool:
+    """Whether a short answer names a thing (「毎週の投稿文の作成」, "late-night chat support") rather than
+    saying something about it (「ぜんぶ私がやってる」, "they never reply"): only a label reads well quoted
+    back as a topic."""
+    text = text.strip()
+    limit = LABEL_CHARS_JA if _JA_SCRIPT.search(text) else LABEL_CHARS_LATIN
+    if not text or len(text) > limit or any(ch in text for ch in _SENTENCE_MARKS):
+        return False
+    t = fold(text)
+    for lx in u.lexicons.values():
+        if any(has(t, w) for w in lx.self_words) or any(t.endswith(e) for e in lx.statement_endings):
+            return False
+        if any(t == w or t.startswith(w + " ") for w in lx.statement_starts):
+            return False
+    return True
+
+
 def tone(u: Understanding, text: str | None, lang: str) -> str | None:
     """"hard" or "good" when the words say so, else None."""
     if not text:
@@ -353,6 +397,57 @@ _EN_MONTHS = {m: i + 1 for i, m in enumerate(("jan", "feb", "mar", "apr", "may",
                                                "nov", "dec"))}
 _EN_COUNT = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "ten": 10,
              "couple of": 2, "few": 3}
+_KANJI_COUNT = "[一二三四五六七八九十]+"
+
+
+@dataclass(frozen=True, slots=True)
+class DurationWords:
+    """How one language writes a duration ("3 days", 「2週間」): the units with their length in days,
+    the count words besides digits, what may stand between count and unit and after the unit, and
+    the dates that only look like a duration (「3月5日」, 「20日まで」)."""
+
+    units: dict[str, int]
+    counts: dict[str, int] = field(default_factory=dict)
+    kanji_counts: bool = False
+    between: str = r"\s*"
+    after: str = ""
+    not_if: tuple[str, ...] = ()
+
+    @property
+    def pattern(self) -> re.Pattern:
+        """count, unit (re caches the compiled pattern)."""
+        counts = [r"\d{1,3}"] + ([_KANJI_COUNT] if self.kanji_counts else []) + [re.escape(w) for w in self.counts]
+        units = sorted(self.units, key=len, reverse=True)
+        return re.compile(f"({'|'.join(counts)}){self.between}({'|'.join(map(re.escape, units))}){self.after}")
+
+    def count(self, word: str) -> int:
+        if word.isdigit():
+            return int(word)
+        return self.counts.get(word) or _kanji_number(word) or 0
+
+
+# Durations by language, tried in this order whatever the conversation's language (people mix them).
+DURATIONS = {
+    "ja": DurationWords(units={"日間": 1, "日": 1, "週間": 7, "週": 7, "月間": 30, "月": 30}, kanji_counts=True,
+                        between=r"\s*(?:ヶ|か|カ|ケ|箇)?\s*", after=r"(?!曜)(?:くらい|ぐらい|ほど)?(?:は|の間|間)?",
+                        not_if=(r"\d{1,2}\s*月\s*\d{1,2}\s*日", r"\d{1,2}\s*日\s*まで")),
+    "en": DurationWords(units={"days": 1, "day": 1, "weeks": 7, "week": 7, "months": 30, "month": 30},
+                        counts=_EN_COUNT, after=r"\b"),
+}
+MAX_PAUSE_DAYS = 365
+
+
+def read_duration_days(t: str, languages: Iterable[DurationWords] = DURATIONS.values()) -> int | None:
+    """The days in the first duration written in ``t`` (NFKC, lower case): 「2週間」 → 14, "a month" → 30.
+    None when there is none, or it is not between one day and a year."""
+    for words in languages:
+        m = words.pattern.search(t)
+        if m is None or any(re.search(p, t) for p in words.not_if):
+            continue
+        days = words.count(m.group(1)) * words.units[m.group(2)]
+        if 0 < days <= MAX_PAUSE_DAYS:
+            return days
+    return None
 
 
 def _zone(tz: str):
@@ -372,20 +467,9 @@ def read_until(u: Understanding, text: str, lang: str, *, now: datetime, tz: str
     def day_start(d: date) -> datetime:
         return datetime.combine(d, time(0, 0), tzinfo=local.tzinfo)
 
-    m = re.search(r"(\d{1,3}|[一二三四五六七八九十]+)\s*(?:ヶ|か|カ|ケ|箇)?\s*(日間|日|週間|週|月間|月)(?!曜)(?:くらい|ぐらい|ほど)?(?:は|の間|間)?", t)
-    if m and not re.search(r"(\d{1,2})\s*月\s*(\d{1,2})\s*日", t) and not re.search(r"\d{1,2}\s*日\s*まで", t):
-        n = int(m.group(1)) if m.group(1).isdigit() else (_kanji_number(m.group(1)) or 0)
-        unit = m.group(2)
-        days = n * 7 if unit.startswith("週") else n * 30 if unit.startswith("月") else n
-        if 0 < days <= 365:
-            return now + timedelta(days=days)
-    m = re.search(r"(?:for )?(\d{1,3}|a|an|one|two|three|four|five|six|seven|ten|couple of|few)\s*(days?|weeks?|months?)\b", t)
-    if m:
-        n = int(m.group(1)) if m.group(1).isdigit() else _EN_COUNT[m.group(1)]
-        unit = m.group(2)
-        days = n * 7 if unit.startswith("week") else n * 30 if unit.startswith("month") else n
-        if 0 < days <= 365:
-            return now + timedelta(days=days)
+    days = read_duration_days(t)
+    if days is not None:
+        return now + timedelta(days=days)
     m = re.search(r"(来週|再来週|今週)?の?([月火水木金土日])曜(?:日)?(?:まで|から|以降)", t)
     if m:
         target = _JA_WEEKDAYS[m.group(2)]
@@ -535,6 +619,11 @@ def similarity(text: str, label: str) -> float:
 
 def load_understanding(root: Path, languages: tuple[str, ...], add, read_yaml) -> Understanding:
     """Read ``understanding/<lang>.yaml``; ``add(path, key, problem)`` records each problem."""
+    from pydantic import ValidationError
+
+    from bot.content import model_errors
+    from bot.content_models import UnderstandingFile
+
     u = Understanding()
     for lang in languages:
         path = root / "understanding" / f"{lang}.yaml"
@@ -544,102 +633,43 @@ def load_understanding(root: Path, languages: tuple[str, ...], add, read_yaml) -
         raw = read_yaml(path)
         if raw is None:
             continue
-        if not isinstance(raw, dict):
-            add(path, "(file)", "an understanding file is a mapping (answers, ordinals, intents, ...)")
+        try:
+            parsed = UnderstandingFile.model_validate(raw)
+        except ValidationError as exc:
+            for e in model_errors(f"understanding/{lang}.yaml", exc, raw):
+                add(path, e.key, e.problem)
             continue
-        lx = _lexicon(lang, path, raw, add)
-        if lx is not None:
-            u.lexicons[lang] = lx
+        u.lexicons[lang] = _lexicon(lang, parsed)
     return u
 
 
-def _phrases(path: Path, key: str, raw: Any, add) -> tuple[str, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list) or not all(isinstance(p, (str, int)) and str(p).strip() for p in raw):
-        add(path, key, "must be a list of non-empty phrases")
-        return ()
-    return tuple(fold(str(p)) or str(p).strip() for p in raw)
+def _folded(words: Iterable[str]) -> tuple[str, ...]:
+    return tuple(fold(w) or w.strip() for w in words)
 
 
-def _lexicon(lang: str, path: Path, raw: dict, add) -> Lexicon | None:
-    known = {"answers", "fillers", "ordinals", "numbers", "approx", "languages", "intents", "question", "hard_words",
-             "good_words", "topics"}
-    for k in raw:
-        if k not in known:
-            add(path, str(k), f"unknown key (known: {', '.join(sorted(known))})")
-    answers: dict[str, tuple[str, ...]] = {}
-    for kind in ANSWER_KINDS:
-        got = _phrases(path, f"answers.{kind}", (raw.get("answers") or {}).get(kind), add)
-        if not got:
-            add(path, f"answers.{kind}", "needs a list of phrases")
-        answers[kind] = got
-    for kind in (raw.get("answers") or {}):
-        if kind not in ANSWER_KINDS:
-            add(path, f"answers.{kind}", f"unknown answer kind (known: {', '.join(ANSWER_KINDS)})")
-    ordinals: dict[str, tuple[str, ...]] = {}
-    for key, phrases in (raw.get("ordinals") or {}).items():
-        if str(key) not in ORDINAL_KEYS:
-            add(path, f"ordinals.{key}", f"positions are {', '.join(ORDINAL_KEYS)}")
-            continue
-        ordinals[str(key)] = _phrases(path, f"ordinals.{key}", phrases, add)
-    numbers: dict[str, int] = {}
-    for word, value in (raw.get("numbers") or {}).items():
-        if not isinstance(value, int) or isinstance(value, bool):
-            add(path, f"numbers.{word}", f"must be a whole number, not {value!r}")
-            continue
-        numbers[fold(str(word))] = value
-    languages: dict[str, tuple[str, ...]] = {}
-    for code, names in (raw.get("languages") or {}).items():
-        languages[str(code)] = _phrases(path, f"languages.{code}", names, add)
-    intents: dict[str, IntentRule] = {}
-    for name, spec in (raw.get("intents") or {}).items():
-        key = f"intents.{name}"
-        if name not in INTENTS:
-            add(path, key, f"unknown intent (known: {', '.join(INTENTS)})")
-            continue
-        if not isinstance(spec, dict):
-            add(path, key, "an intent has exact (phrases), all (lists of word groups), none and max_chars")
-            continue
-        for k in spec:
-            if k not in ("exact", "all", "none", "max_chars", "in_free_text"):
-                add(path, f"{key}.{k}", "unknown key (known: exact, all, none, max_chars, in_free_text)")
-        groups_raw = spec.get("all") or []
-        entries: list[tuple[tuple[str, ...], ...]] = []
-        if not isinstance(groups_raw, list):
-            add(path, f"{key}.all", "a list of word groups (each a list of words)")
-            groups_raw = []
-        if groups_raw and all(isinstance(g, list) and all(isinstance(w, (str, int)) for w in g) for g in groups_raw):
-            entries.append(tuple(_phrases(path, f"{key}.all[{i}]", g, add) for i, g in enumerate(groups_raw)))
-        elif groups_raw:
-            add(path, f"{key}.all", "a list of word groups (each a list of words)")
-        max_chars = spec.get("max_chars", 40)
-        if not isinstance(max_chars, int) or max_chars <= 0:
-            add(path, f"{key}.max_chars", "a positive whole number")
-            max_chars = 40
-        exact = frozenset(_phrases(path, f"{key}.exact", spec.get("exact"), add))
-        if not exact and not entries:
-            add(path, key, "needs exact phrases or word groups under all")
-        intents[name] = IntentRule(exact=exact, groups=tuple(entries),
-                                   none=_phrases(path, f"{key}.none", spec.get("none"), add), max_chars=max_chars,
-                                   in_free_text=_phrases(path, f"{key}.in_free_text", spec.get("in_free_text"), add))
-    question = raw.get("question") or {}
-    topics: dict[str, tuple[str, ...]] = {}
-    for mid, words in (raw.get("topics") or {}).items():
-        topics[str(mid)] = _phrases(path, f"topics.{mid}", words, add)
+def _lexicon(lang: str, f: Any) -> Lexicon:
+    """One validated understanding file (``UnderstandingFile``), its phrases folded."""
+    answers = {kind: _folded(words) for kind, words in f.answers.items()}
     # Folding drops long-vowel marks (うーん → うん, んー → ん): a filler shortened that way must not eat
     # an answer word (「うん」, 「ううん」), so those are kept only when no answer starts or ends with them.
     answer_words = {w for words in answers.values() for w in words}
-    raw_fillers = [str(f).strip().lower() for f in (raw.get("fillers") or [])]
     fillers = tuple(
-        f for f, r in zip(_phrases(path, "fillers", raw.get("fillers"), add), raw_fillers)
-        if f == r or not any(w.startswith(f) or w.endswith(f) for w in answer_words))
+        folded for folded, raw in zip(_folded(f.fillers), (w.strip().lower() for w in f.fillers))
+        if folded == raw or not any(w.startswith(folded) or w.endswith(folded) for w in answer_words))
+    intents = {name: IntentRule(exact=frozenset(_folded(rule.exact)),
+                                groups=(tuple(_folded(g) for g in rule.all),) if rule.all else (),
+                                none=_folded(rule.none), max_chars=rule.max_chars,
+                                in_free_text=_folded(rule.in_free_text))
+               for name, rule in f.intents.items()}
     return Lexicon(
-        lang=lang, answers=answers, fillers=fillers, ordinals=ordinals,
-        numbers=numbers, approx=_phrases(path, "approx", raw.get("approx"), add), languages=languages,
+        lang=lang, answers=answers, fillers=fillers,
+        ordinals={k: _folded(v) for k, v in f.ordinals.items()},
+        numbers={fold(word): value for word, value in f.numbers.items()},
+        approx=_folded(f.approx), languages={k: _folded(v) for k, v in f.languages.items()},
         intents=intents,
-        question_endings=tuple(str(e) for e in (question.get("endings") or [])),
-        question_starts=_phrases(path, "question.starts", question.get("starts"), add),
-        hard_words=_phrases(path, "hard_words", raw.get("hard_words"), add),
-        good_words=_phrases(path, "good_words", raw.get("good_words"), add),
-        topics=topics)
+        question_endings=f.question.endings, question_starts=_folded(f.question.starts),
+        hard_words=_folded(f.hard_words), good_words=_folded(f.good_words),
+        topics={k: _folded(v) for k, v in f.topics.items()},
+        self_words=_folded(f.statement.self_), statement_endings=_folded(f.statement.endings),
+        statement_starts=_folded(f.statement.starts), question_to_bot=_folded(f.question.to_bot),
+        hesitation=tuple(sound_form(w) for w in f.hesitation))

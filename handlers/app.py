@@ -19,7 +19,8 @@ from starlette.routing import Route
 
 from bot.inbox import InboxWorker
 from bot.runtime import Runtime
-from handlers.channel import Channel
+from handlers.compose import build_channels, install_senders
+from handlers.edge import edge_of
 
 log = logging.getLogger("bansou.app")
 SHUTDOWN_GRACE_SECONDS = 10.0
@@ -43,26 +44,9 @@ class AheadOfRouting:
         await self.app(scope, receive, send)
 
 
-def build_channels(runtime: Runtime) -> list[Channel]:
-    """The channels this configuration turns on (each adapter decides from the settings)."""
-    channels: list[Channel] = []
-    for module_name in ("handlers.web", "handlers.line", "handlers.slack"):
-        try:
-            module = __import__(module_name, fromlist=["build_channel"])
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        channel = module.build_channel(runtime)
-        if channel is not None:
-            channels.append(channel)
-    return channels
-
-
 def create_app(runtime: Runtime, *, scheduler: bool = True,
                extra_tasks: list[Callable[[asyncio.Event], Awaitable[Any]]] | None = None) -> Starlette:
     from handlers import quiet_sdk_loggers
-    from handlers.senders import install_senders
 
     quiet_sdk_loggers()  # again: a logging set-up since start-up may have lowered them
     install_senders(runtime)
@@ -73,8 +57,9 @@ def create_app(runtime: Runtime, *, scheduler: bool = True,
     processors = {c.name: metrics.wrap_processor(c.name, c.processor) for c in channels if c.processor is not None}
     worker = InboxWorker(runtime.db, processors, clock=runtime.clock)
     watch_inbox(runtime, worker)
-    runtime.extras["inbox"] = worker
-    runtime.extras["channels"] = {c.name: c for c in channels}
+    runtime.inbox = worker
+    edge = edge_of(runtime)
+    edge.channels = {c.name: c for c in channels}
 
     async def healthz(_: Request) -> JSONResponse:
         try:  # a database that does not answer at all must still give a prompt 503
@@ -91,14 +76,10 @@ def create_app(runtime: Runtime, *, scheduler: bool = True,
             ok = False
         return JSONResponse({"status": "ready" if ok else "database not writable"}, status_code=200 if ok else 503)
 
-    routes = [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])]
-    try:
-        from handlers.metrics import metrics_route
+    from handlers.metrics import metrics_route
 
-        routes.append(metrics_route(runtime))
-    except ModuleNotFoundError as exc:
-        if exc.name != "handlers.metrics":
-            raise
+    routes = [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"]),
+              metrics_route(runtime)]
     for c in channels:
         routes.extend(c.routes)
 
@@ -139,4 +120,5 @@ def create_app(runtime: Runtime, *, scheduler: bool = True,
         middleware.append(Middleware(AheadOfRouting, paths=asgi_paths))
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.runtime = runtime
+    edge.asgi_app = app
     return app

@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from bot.metrics import CONTENT_TYPE, metrics_of, read_reminder_statuses
 from bot.runtime import Runtime
+from handlers.edge import edge_of
 
 
 def metrics_route(runtime: Runtime) -> Route:
@@ -26,7 +27,7 @@ def metrics_route(runtime: Runtime) -> Route:
                                      headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
         up = await runtime.db.ping()
         metrics.database_up.set(1 if up else 0)
-        inbox = runtime.extras.get("inbox")
+        inbox = runtime.inbox
         if up and inbox is not None:
             try:
                 metrics.set_inbox_counts(await inbox.counts())
@@ -35,7 +36,7 @@ def metrics_route(runtime: Runtime) -> Route:
         if up:
             try:
                 await read_reminder_statuses(runtime)
-                for hook in runtime.extras.get("metrics_scrape_hooks", ()):  # e.g. LINE's quota gauges
+                for hook in edge_of(runtime).metrics_scrape_hooks:  # e.g. LINE's quota gauges
                     await hook(runtime)
             except Exception:  # noqa: BLE001
                 metrics.database_up.set(0)

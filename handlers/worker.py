@@ -4,15 +4,13 @@ from __future__ import annotations
 import asyncio
 import signal
 
-from bot.runtime import build_runtime
-from handlers.senders import install_senders
+from handlers.compose import build
 
 
 async def run_worker() -> int:
     from bot.reminders.worker import scheduler_task
 
-    runtime = await build_runtime()
-    install_senders(runtime)
+    runtime = await build()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

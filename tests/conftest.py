@@ -12,7 +12,6 @@ import os
 import shutil
 import sys
 import uuid
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -305,7 +304,7 @@ async def runtime(settings, clock):
 
 
 def settings_with(settings: Settings, **changes) -> Settings:
-    return replace(settings, **changes)
+    return settings.model_copy(update=changes)
 
 
 @pytest.fixture

@@ -647,14 +647,12 @@ class LineWorld:
 
     async def settle(self) -> None:
         """Run one inbox pass now and let it finish (so 'nothing more was sent' means something)."""
-        await self.runtime.extras["inbox"].run_once()
+        await self.runtime.inbox.run_once()
 
 
 def line_settings(settings, fake: FakeLineApi):
-    from dataclasses import replace
-
-    return replace(settings, line_channel_secret=CHANNEL_SECRET, line_channel_access_token=fake.token,
-                   line_api_base_url=fake.url)
+    return settings.model_copy(update={"line_channel_secret": CHANNEL_SECRET, "line_channel_access_token": fake.token,
+                                       "line_api_base_url": fake.url})
 
 
 @contextlib.asynccontextmanager

@@ -222,7 +222,7 @@ class SlackHarness:
         runtime.senders["slack"] = self.sender
         self.channel = build_channel(runtime)
         self.worker = InboxWorker(runtime.db, {"slack": self.channel.processor}, clock=runtime.clock)
-        runtime.extras["inbox"] = self.worker
+        runtime.inbox = self.worker
         self.app = Starlette(routes=self.channel.routes)
         self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="https://bansou.test")
         self.waits: list[float] = []

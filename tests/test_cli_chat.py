@@ -12,7 +12,7 @@ from tests.transcript import shipped_content
 
 
 def chat(lines: list[str], *, env: dict, user: str = "me", lang: str | None = None) -> list[dict]:
-    args = [sys.executable, "-m", "bot.cli", "chat", "--json", "--user", user] + (["--lang", lang] if lang else [])
+    args = [sys.executable, "-m", "handlers.cli", "chat", "--json", "--user", user] + (["--lang", lang] if lang else [])
     proc = subprocess.run(args, input="\n".join(lines) + "\n", capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     out = [json.loads(line) for line in proc.stdout.splitlines()]

@@ -114,16 +114,16 @@ def test_load_content_raises_with_every_problem(content_copy):
 
 def test_content_check_command_and_refused_start_up(content_copy, tmp_path):
     env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp_path}/x.db", CONTENT_DIR=str(content_copy))
-    ok = subprocess.run([sys.executable, "-m", "bot.cli", "content", "check", str(content_copy)],
+    ok = subprocess.run([sys.executable, "-m", "handlers.cli", "content", "check", str(content_copy)],
                         capture_output=True, text=True, env=env, timeout=60)
     assert ok.returncode == 0, ok.stderr
     assert "OK:" in ok.stdout
     edit_yaml(content_copy / "flows/checkin.yaml", lambda d: d["states"]["energy"].update(next="nowhere"))
-    bad = subprocess.run([sys.executable, "-m", "bot.cli", "content", "check", str(content_copy)],
+    bad = subprocess.run([sys.executable, "-m", "handlers.cli", "content", "check", str(content_copy)],
                          capture_output=True, text=True, env=env, timeout=60)
     assert bad.returncode == 1
     assert "flows/checkin.yaml: states.energy.next: unknown target 'nowhere'" in bad.stderr
-    serve = subprocess.run([sys.executable, "-m", "bot.cli", "serve", "--port", "0"],
+    serve = subprocess.run([sys.executable, "-m", "handlers.cli", "serve", "--port", "0"],
                            capture_output=True, text=True, env=env, timeout=60)
     assert serve.returncode == 1
     assert "flows/checkin.yaml: states.energy.next" in serve.stderr
@@ -131,7 +131,7 @@ def test_content_check_command_and_refused_start_up(content_copy, tmp_path):
 
 
 def test_graph_prints_mermaid():
-    out = subprocess.run([sys.executable, "-m", "bot.cli", "content", "graph", "checkin"],
+    out = subprocess.run([sys.executable, "-m", "handlers.cli", "content", "graph", "checkin"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
@@ -139,6 +139,6 @@ def test_graph_prints_mermaid():
     assert "    [*] --> energy" in lines
     assert "    energy --> boundaries: 3" in lines
     assert "    reflection --> question: text" in lines
-    unknown = subprocess.run([sys.executable, "-m", "bot.cli", "content", "graph", "nope"],
+    unknown = subprocess.run([sys.executable, "-m", "handlers.cli", "content", "graph", "nope"],
                              capture_output=True, text=True, timeout=60)
     assert unknown.returncode == 2 and "unknown flow 'nope'" in unknown.stderr

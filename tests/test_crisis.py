@@ -388,3 +388,90 @@ def test_a_negation_outside_care_raises_no_panel_with_the_real_detector():
         chat.send(text)
         assert chat.ids == ["crisis.acknowledge"], (text, chat.ids)
         assert "crisis_pause" not in chat.effect_names()
+
+
+@pytest.mark.parametrize("lang, words, aside", [("ja", "死にたい", "今日は雨です"), ("en", "want to die", "it rained all day")])
+def test_a_waiting_state_asks_its_question_again_with_its_own_buttons_then_the_lines(lang, words, aside):
+    chat = SignalChat(lang=lang)
+    chat.send_with("もう死にたい" if lang == "ja" else "I want to die", words, 0.95)
+    for state, tap, first, again in (("leaving", "c:crisis_care:listening:leave", "crisis.leave.how", "crisis.leave.again"),
+                                     ("back", "c:crisis_care:leaving:calmer", "crisis.back.question", "crisis.back.again")):
+        chat.press(tap)
+        assert chat.ids == [first] and chat.state == f"crisis_care:{state}"
+        own = [f"c:crisis_care:{state}:{ch.id}" for ch in chat.content.flows["crisis_care"].states[state].choices]
+        shown = [c.value for c in chat.choices]
+        assert shown[:len(own)] == own and shown[len(own):]
+        assert all(v.startswith(("tel:", "https://")) for v in shown[len(own):])
+        chat.send(aside)  # not an answer: their words, and the same question again with the same buttons
+        assert chat.ids[-1] == again and chat.state == f"crisis_care:{state}"
+        assert [c.value for c in chat.choices] == shown
+
+
+# ------------------------------------------------------------------- one folding (issue 14)
+# Crisis care folds with bot.detect.normalise.fold, like the detectors and the understanding layer:
+# width, kana, long vowels and repeated characters read alike.
+
+
+@pytest.mark.parametrize("text", ["シニタイ", "ｼﾆﾀｲ", "死にたーい", "もう死にたいいいい", "ﾓｳ死にたい"])
+def test_written_variants_of_a_crisis_statement_get_the_lines_at_once(text):
+    chat = EngineChat(lang="ja")
+    chat.send(text)
+    assert chat.ids[0] == "crisis.panel.intro" and chat.replies[0].style == "crisis"
+    assert chat.state == "crisis_care:listening"
+
+
+@pytest.mark.parametrize("text", ["消えたーい", "ｷｴﾀｲ", "キエタイ", "消えたいいい"])
+def test_written_variants_of_an_ambiguous_phrase_are_asked_about(text):
+    assert grade([crisis(text, text, 1.0)], text, POLICY) is Grade.ASK
+
+
+@pytest.mark.parametrize("text", ["死にたーいとは思わないけど、疲れた", "死にたいとは思わなーい", "ＩＭ ＮＯＴ ＳＵＩＣＩＤＡＬ"])
+def test_written_variants_of_a_denied_mention_are_acknowledged(text):
+    assert grade([], text, POLICY) is Grade.ACKNOWLEDGE
+
+
+@pytest.mark.parametrize("text, said", [
+    ("ダイジョウブ", "leave"), ("ﾀﾞｲｼﾞｮｳﾌﾞ", "leave"), ("ＩＭ ＯＫ", "leave"), ("I’m fine", "leave"),
+    ("大丈夫ジャナイ", "not_ok"), ("電話ハ無理", "cannot_phone"), ("電話はムリです", "cannot_phone"),
+    ("はーい", "yes"), ("ｳﾝ", "yes"), ("ＹＥＳ", "yes"), ("イイエ", "no"), ("ううん、ちがーう", "no"),
+    ("ゴメンナサイ", "apology"), ("ＳＯＲＲＹ", "apology"),
+])
+def test_care_phrases_match_whatever_the_width_kana_or_long_vowels(text, said):
+    from bot.crisis.grade import read_care_text
+
+    got = read_care_text(text, POLICY)
+    assert getattr(got, said), (text, got)
+
+
+@pytest.mark.parametrize("text", ["ｿｳﾀﾞﾝｻｷ", "ソウダンサキ", "ＳＯＳ", "sos!!!"])
+def test_sos_in_any_width_or_kana_shows_the_lines(text):
+    chat = EngineChat(lang="ja")
+    chat.send(text)
+    assert chat.replies[0].style == "crisis" and chat.ids[0] == "crisis.panel.on_request"
+
+
+# ------------------------------------------------------- hesitation is not an answer
+# Folding shortens 「うーん」 to the yes word 「うん」; in care a sound of hesitation must not be read as
+# "yes, I am thinking of ending my life".
+
+
+@pytest.mark.parametrize("text, yes, no", [
+    ("うーん", False, False), ("うーーん…", False, False), ("ｳｰﾝ", False, False), ("んー", False, False),
+    ("hmm", False, False), ("hmmmm", False, False), ("um...", False, False),
+    ("うん", True, False), ("うーん、そうかも", True, False), ("うーんそうかも", True, False),
+    ("hmm yes", True, False), ("um no", False, True), ("えっと、いいえ", False, True),
+])
+def test_a_sound_of_hesitation_is_neither_yes_nor_no_but_what_follows_it_counts(text, yes, no):
+    from bot.crisis.grade import read_care_text
+
+    got = read_care_text(text, POLICY)
+    assert (got.yes, got.no) == (yes, no), text
+
+
+@pytest.mark.parametrize("lang, words, hum", [("ja", "全部消えたい", "うーん"), ("en", "I sort of want to die", "hmm")])
+def test_humming_at_the_direct_question_is_not_taken_as_yes(lang, words, hum):
+    chat = SignalChat(lang=lang)
+    chat.send_with(words, words.split()[-1] if lang == "en" else "消えたい", 1.0 if lang == "ja" else 0.6)
+    assert chat.state == "crisis_care:asked"
+    chat.send(hum)
+    assert "crisis.panel.asked_yes" not in chat.ids and "crisis.ask.thanks_no" not in chat.ids

@@ -121,7 +121,7 @@ def test_bansou_chat_shows_where_the_support_lines_go(database_url):
     import sys
 
     env = dict(os.environ, DATABASE_URL=database_url, LOG_LEVEL="WARNING")
-    run = subprocess.run([sys.executable, "-m", "bot.cli", "chat", "--user", "kai", "--lang", "en"], env=env,
+    run = subprocess.run([sys.executable, "-m", "handlers.cli", "chat", "--user", "kai", "--lang", "en"], env=env,
                          capture_output=True, text=True, timeout=120, input="I want to die\nmenu\n")
     assert run.returncode == 0, run.stderr
     # a phone line open now (which one depends on the hour in Tokyo), shown with where it goes

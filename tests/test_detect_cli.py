@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.detect.cli import register
+from handlers.commands.detect import register
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = ROOT / "tests" / "data" / "detect_dev.jsonl"
@@ -16,7 +16,7 @@ DEV = ROOT / "tests" / "data" / "detect_dev.jsonl"
 
 def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
-    return subprocess.run([sys.executable, "-m", "bot.detect.cli", *args], input=stdin, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "handlers.commands.detect", *args], input=stdin, capture_output=True,
                           text=True, encoding="utf-8", cwd=ROOT, env=env, timeout=60)
 
 
@@ -121,7 +121,7 @@ def test_eval_prints_crisis_recall_explicit_recall_and_neutral_false_alarms(tmp_
 
 def _run_bytes(stdin: bytes, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
-    return subprocess.run([sys.executable, "-m", "bot.detect.cli", *args], input=stdin, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "handlers.commands.detect", *args], input=stdin, capture_output=True,
                           cwd=ROOT, env=env, timeout=120)
 
 
@@ -160,14 +160,13 @@ def test_readable_output_escapes_control_characters():
     assert "\x1b" not in out and "\x07" not in out and "\\x1b[31m" in out
 
 
-def test_a_line_over_the_limit_is_cut_with_a_warning(monkeypatch, capsys):
+def test_a_line_over_the_limit_is_cut_with_a_warning():
     import io
 
-    from bot.detect import cli
+    from bot.detect.report import stream_lines
 
-    monkeypatch.setattr(cli, "MAX_LINE_BYTES", 10)
     warnings = []
-    lines = list(cli._stdin_lines(io.BytesIO(b"0123456789abcdef\nshort\n"), warnings.append))
+    lines = list(stream_lines(io.BytesIO(b"0123456789abcdef\nshort\n"), warnings.append, max_bytes=10))
     assert lines == ["0123456789", "short"]
     assert warnings == ["line 1: longer than 10 bytes; read up to there"]
 

@@ -280,3 +280,28 @@ def test_the_menu_is_a_hub_that_lapses_within_the_hour():
     chat = EngineChat(lang="en")
     chat.send("menu")
     assert chat.convo.expires_at == chat.now + timedelta(hours=1)
+
+
+# ------------------------------------------------------------------- one folding (issue 14)
+
+
+@pytest.mark.parametrize("text, command", [
+    ("メニュー", "menu"), ("めにゅー", "menu"), ("ﾒﾆｭｰ", "menu"), ("メニューー", "menu"), ("めにゅ〜", "menu"),
+    ("ＭＥＮＵ", "menu"), ("Menu!", "menu"), ("ﾍﾙﾌﾟ", "help"), ("ヘループ", "help"), ("ＨＥＬＰ", "help"),
+    ("キャンセル！", "cancel"), ("ｷｬﾝｾﾙお願いします", "cancel"), ("ﾘﾏｲﾝﾄﾞ停止", "stop_reminders"),
+    ("ストーップ", "stop_reminders"), ("ｴｲｺﾞ", "language_en"), ("ＥＮＧＬＩＳＨ", "language_en"),
+])
+def test_commands_match_in_katakana_half_width_full_width_and_with_long_vowels(text, command):
+    from bot.engine import match_command
+    from bot.text import normalize_command
+    from bot.detect.normalise import fold
+
+    assert match_command(EngineChat().content, text) == ("command", command)
+    assert normalize_command(text) == normalize_command(fold(text))  # one folding, applied once or twice alike
+
+
+@pytest.mark.parametrize("text", ["ﾒﾆｭｰ", "メニューー", "ＭＥＮＵ"])
+def test_a_command_in_any_width_opens_the_menu(text):
+    chat = EngineChat(lang="ja")
+    chat.send(text)
+    assert chat.state == "menu:choose"

@@ -123,6 +123,46 @@ def test_onboarding_from_follow_to_menu(chat: Chat):
     assert chat.state == "menu:choose"
 
 
+@pytest.mark.parametrize("answer", [{"ja": "はい、送ってほしい", "en": "yes keep them"},
+                                    {"ja": "うん、お願い", "en": "sure, please"},
+                                    {"ja": "いらないかな", "en": "no thanks"}])
+def test_a_short_answer_to_a_button_question_is_an_answer_not_a_pattern(chat: Chat, answer):
+    chat.follow()
+    chat.pick(f"onboarding.lang_{chat.lang}")
+    chat.pick("onboarding.consent_yes")
+    assert chat.state == "onboarding:reminders"
+    words = answer[chat.lang]
+    chat.with_signal("people_pleasing", words).send(words)
+    assert "noticed" not in [r.style for r in chat.replies]
+    assert not [i for i in chat.ids if i.startswith(("noticed.", "offer."))]
+    assert chat.state in ("onboarding:reminders", "menu:choose")  # asked which, or "no" taken; never dropped
+    if chat.state == "onboarding:reminders":
+        assert chat.button_ids()[:3] == ["reminders.preset.weekday_morning", "reminders.preset.monday_morning",
+                                         "reminders.preset.friday_evening"]
+
+
+def test_a_pattern_written_at_a_button_question_is_still_noticed(chat: Chat):
+    chat.follow()
+    chat.pick(f"onboarding.lang_{chat.lang}")
+    chat.pick("onboarding.consent_yes")
+    words = ("はい。でも本当は、頼まれると断れなくて毎晩遅くまで引き受けてしまうんです" if chat.lang == "ja"
+             else "yes, though honestly I say yes to every client even when I'm already exhausted")
+    chat.with_signal("people_pleasing", words).send(words)
+    assert "noticed" in [r.style for r in chat.replies]
+
+
+def test_yes_to_a_practice_offered_at_a_button_question_starts_it(chat: Chat):
+    """The offer made when a pattern interrupts a question is remembered like one made in idle."""
+    chat.follow()
+    chat.pick(f"onboarding.lang_{chat.lang}")
+    chat.pick("onboarding.consent_yes")
+    words = "毎晩0時すぎまでクライアントのLINEに返信してる" if chat.lang == "ja" else "I keep answering client messages at midnight"
+    chat.with_signal("overwork", words).send(words)
+    assert "offer.overwork" in chat.ids and chat.state == "idle"
+    chat.send("うん" if chat.lang == "ja" else "yes")
+    assert chat.state.startswith("rest:")
+
+
 @pytest.mark.parametrize("lang", LANGS)
 def test_onboarding_switches_language_and_can_skip_reminders(lang):
     other = "en" if lang == "ja" else "ja"
@@ -495,6 +535,30 @@ def test_independence_full_path(chat: Chat):
     chat.say("note")
     assert chat.ids == ["independence.close"]
     assert chat.state == "idle"
+
+
+@pytest.mark.parametrize("answer", [{"ja": "ぜんぶ私がやってる", "en": "I do all of it"},
+                                    {"ja": "ぜんぶやってる", "en": "they never do anything"},
+                                    {"ja": "請求書の作成とSNSの予約投稿と毎週の報告", "en": "basically all of it, they never lift a finger"}])
+def test_independence_refers_to_a_sentence_in_our_words_instead_of_echoing_it(chat: Chat, answer):
+    words = answer[chat.lang]
+    generic = chat.label("independence.task_generic")
+    chat.press("go:independence")
+    chat.send(words)
+    assert chat.state == "independence:why"
+    assert words not in chat.texts[0] and generic in chat.texts[0]
+    assert not re.search(r"[「“]", chat.texts[0])  # nothing quoted
+    chat.pick("independence.why_faster")
+    assert words not in chat.texts[1] and generic in chat.texts[1]
+
+
+def test_independence_quotes_a_task_named_in_a_few_words(chat: Chat):
+    chat.press("go:independence")
+    chat.say("task")
+    quote = "「{}」" if chat.lang == "ja" else "“{}”"
+    assert quote.format(SAY[chat.lang]["task"]) in chat.texts[0]
+    chat.pick("independence.why_asked")
+    assert quote.format(SAY[chat.lang]["task"]) in chat.texts[1]
 
 
 def test_independence_when_nothing_comes_to_mind(chat: Chat):
@@ -929,3 +993,15 @@ def test_a_boundary_follow_up_never_carries_words_the_user_did_not_agree_to_keep
     assert followup.args["message_id"] == "boundary.followup.plain"
     assert followup.args["values"] == {}
     assert "website" not in chat.content.text("boundary.followup.plain", "en")
+
+
+def test_humming_at_an_offer_does_not_start_the_practice(chat: Chat):
+    """「うーん」 folds to 「うん」 (yes); a sound of thinking must not be taken as agreeing."""
+    chat.follow()
+    chat.pick(f"onboarding.lang_{chat.lang}")
+    chat.pick("onboarding.consent_yes")
+    words = "毎晩0時すぎまでクライアントのLINEに返信してる" if chat.lang == "ja" else "I keep answering client messages at midnight"
+    chat.with_signal("overwork", words).send(words)
+    assert "offer.overwork" in chat.ids
+    chat.send("うーん" if chat.lang == "ja" else "hmm")
+    assert not chat.state.startswith("rest:")

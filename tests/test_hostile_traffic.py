@@ -16,6 +16,7 @@ import pytest
 import uvicorn
 
 from bot.runtime import build_runtime
+from handlers.edge import edge_of
 from tests.conftest import settings_with
 from tests.fake_line_api import callback_body, line_id, text_event, webhook_headers
 from tests.fake_slack_api import SIGNING_SECRET, signed_headers
@@ -34,7 +35,7 @@ async def serve(settings, clock, **guard_options):
                              clock=clock, migrate=False)
     guard = ConnectionGuard(**guard_options)
     app = create_app(rt, scheduler=False)
-    rt.extras["asgi_app"] = app  # for a test that adds a route
+    assert edge_of(rt).asgi_app is app  # a test below adds a route to it
     server = uvicorn.Server(server_config(app, host="127.0.0.1", port=0, guard=guard))
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -196,7 +197,7 @@ async def test_slow_unsigned_line_bodies_do_not_hold_back_the_inbox(server):
     """Before: 8 slow unsigned bodies counted as webhooks in flight, so the inbox waited its full
     pause before every event (100 events: 0.8 s → 53.8 s) and reply tokens expired."""
     rt, _, port = server
-    ack_first = rt.extras["channels"]["line"].asgi_paths["/line/webhook"].ack_first
+    ack_first = edge_of(rt).channels["line"].asgi_paths["/line/webhook"].ack_first
     slow = []
     for _ in range(8):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -235,7 +236,7 @@ async def test_a_long_request_behind_a_trusted_proxy_is_never_taken_for_an_idle_
             await asyncio.sleep(2.0)  # longer than the idle timeout
             return PlainTextResponse("done")
 
-        rt.extras["asgi_app"].router.routes.append(Route("/slow", slow))
+        edge_of(rt).asgi_app.router.routes.append(Route("/slow", slow))
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
             r = await http.get("/slow", headers={"X-Forwarded-For": "203.0.113.9"})
         assert r.status_code == 200 and r.text == "done"

@@ -66,7 +66,7 @@ async def test_a_long_storm_of_429_with_retry_after_1_loses_nothing(slack):
 async def test_past_the_horizon_a_delivery_is_dead_counted_and_replayed_by_the_cli(slack, tmp_path):
     worker = InboxWorker(slack.runtime.db, {"slack": slack.channel.processor}, clock=slack.runtime.clock,
                          horizon=timedelta(hours=1))
-    slack.runtime.extras["inbox"] = worker
+    slack.runtime.inbox = worker
     for _ in range(200):
         slack.api.fail_next("chat.postMessage", status=500, body={"ok": False, "error": "internal_error"})
     assert (await slack.post_event(dm("UBEN", "hello"), event_id="Ev-dead")).status_code == 200

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from bot.reminders.dispatch import Dispatcher
 from bot.reminders.models import ReminderOutbox
 from bot.types import Inbound, UserKey
+from handlers.edge import edge_of
 from handlers.line.quota import QuotaSnapshot, hold_reason, refresh_quota
 from tests.fake_line_api import FakeLineApi, line_id, running_bansou, text_event
 from tests.line_openapi import LineSpec
@@ -46,7 +47,7 @@ async def test_quota_on_metrics_and_reminders_skipped_before_it_runs_out_but_rep
             assert ("line_quota" in {name for name, _, _ in rt.periodic})
             snapshot = await refresh_quota(rt)
             assert (snapshot.limit, snapshot.used) == (500, 480)
-            rt.extras["line_api"].quota = None  # the web process never fetched: it reads the database
+            edge_of(rt).line_api.quota = None  # the web process never fetched: it reads the database
             metrics = (await line.http.get("/metrics")).text
             assert "bansou_line_message_quota 500.0" in metrics
             assert "bansou_line_message_quota_consumption 480.0" in metrics

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.cli import main as bansou
+from handlers.cli import main as bansou
 from bot.errors import ContentInvalid
 from handlers.line.richmenu import alias_id, image_path, load_spec, menu_request
 from tests.fake_line_api import CHANNEL_SECRET, FakeLineApi

@@ -159,7 +159,7 @@ async def test_metrics_count_events_outcomes_replies_signals_and_latency(runtime
     from bot.metrics import watch_inbox
 
     watch_inbox(runtime, worker)
-    runtime.extras["inbox"] = worker
+    runtime.inbox = worker
     texts = ["I answered client emails until 2am again and skipped lunch all week",
              "いつも深夜までクライアントの返信をしていて休めない",
              "this one is unreachable"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -186,7 +185,7 @@ async def test_with_consent_words_are_kept_for_the_retention_period_then_purged(
 async def test_retention_days_come_from_the_setting(settings, clock):
     from bot.runtime import build_runtime
 
-    runtime = await build_runtime(replace(settings, message_retention_days=7), clock=clock, migrate=False)
+    runtime = await build_runtime(settings.model_copy(update={"message_retention_days": 7}), clock=clock, migrate=False)
     try:
         key = new_key()
         await onboard(runtime, key, consent=True)

@@ -65,7 +65,7 @@ async def _run_with_faults(settings, faults: list[Fault], *, monkeypatch, client
                                     timeout=75)
             finally:
                 await asyncio.sleep(1.0)  # let any retry still in flight land, so a double would show
-            counts = await runtime.extras["inbox"].counts()
+            counts = await runtime.inbox.counts()
         return fake, events, counts
 
 

@@ -3,7 +3,6 @@ the Messaging API that checks every request against LINE's OpenAPI description."
 from __future__ import annotations
 
 import random
-from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
@@ -21,12 +20,12 @@ def spec(shared_dir):
 
 async def test_a_reminder_is_pushed_with_its_retry_key_and_retried_once_on_a_500(settings, clock, spec):
     from bot.runtime import build_runtime
-    from handlers.senders import install_senders
+    from handlers.compose import install_senders
 
     fake = FakeLineApi(validate=spec.request_errors)
     async with fake.serve():
-        env = replace(settings, line_channel_secret="secret", line_channel_access_token=fake.token,
-                      line_api_base_url=fake.url)
+        env = settings.model_copy(update={"line_channel_secret": "secret", "line_channel_access_token": fake.token,
+                                          "line_api_base_url": fake.url})
         runtime = await build_runtime(env, clock=clock, migrate=False)
         try:
             install_senders(runtime)

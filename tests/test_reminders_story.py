@@ -261,7 +261,7 @@ async def test_crisis_pauses_everything_until_resume(world, clock):
     await world.tap(sora, "go:rest")  # a flow that may schedule a follow-up
     async with world.runtime.db.session() as s:  # a follow-up is waiting for tomorrow
         user = await repo.get_user(s, sora)
-        await world.runtime.extras["reminders"].on_followup(s, user, _followup(clock.now + timedelta(days=1)), clock.now)
+        await world.runtime.reminders.on_followup(s, user, _followup(clock.now + timedelta(days=1)), clock.now)
         await s.commit()
     await world.say(sora, "cancel")
     out = await world.say(sora, "I want to die")
@@ -325,7 +325,7 @@ async def test_unfollow_stops_every_reminder(world, clock):
     assert len(world.sender.to("U-taro")) == 1
     async with world.runtime.db.session() as s:
         user = await repo.get_user(s, taro)
-        await world.runtime.extras["reminders"].on_followup(s, user, _followup(clock.now + timedelta(days=1)), clock.now)
+        await world.runtime.reminders.on_followup(s, user, _followup(clock.now + timedelta(days=1)), clock.now)
         await s.commit()
     await world.event(taro, "unfollow")
     await world.run(until=clock.now + timedelta(days=5), step=timedelta(hours=1))
@@ -341,7 +341,7 @@ async def test_follow_up_in_the_users_language_with_the_same_buttons(world, cloc
         user = await repo.get_user(s, hana)
         from bot.engine import Effect
 
-        await world.runtime.extras["reminders"].on_followup(s, user, Effect("schedule_followup", {
+        await world.runtime.reminders.on_followup(s, user, Effect("schedule_followup", {
             "due_at": clock.now + timedelta(days=2), "message_id": "boundary.followup", "flow": "boundary",
             "values": {"topic": "週末の対応"}}), clock.now)
         await s.commit()
@@ -531,7 +531,7 @@ async def test_send_due_command(runtime, clock, settings, tmp_path):
         env.pop(k, None)
 
     def bansou(*args):
-        return subprocess.run([sys.executable, "-m", "bot.cli", "nudges", "send-due", *args], env=env, cwd=tmp_path,
+        return subprocess.run([sys.executable, "-m", "handlers.cli", "nudges", "send-due", *args], env=env, cwd=tmp_path,
                               capture_output=True, text=True, timeout=60)
 
     bad = bansou("--now", "2026-01-06T09:00:00")
@@ -545,7 +545,6 @@ async def test_send_due_command(runtime, clock, settings, tmp_path):
 
 async def test_the_scheduler_ticks_passes_and_runs_periodic_jobs(world, clock, settings):
     """APScheduler only ticks: a pass every REMINDER_TICK_SECONDS, and each runtime.periodic job."""
-    from dataclasses import replace
 
     from bot.reminders.worker import scheduler_task
 
@@ -553,7 +552,7 @@ async def test_the_scheduler_ticks_passes_and_runs_periodic_jobs(world, clock, s
     await world.meet(kai)
     await world.say(kai, "every day at 9am")
     clock.now = datetime(2026, 1, 6, 0, 0, tzinfo=timezone.utc)
-    world.runtime.settings = replace(settings, extra={"REMINDER_TICK_SECONDS": "0.2"})
+    world.runtime.settings = settings.model_copy(update={"extra": {"REMINDER_TICK_SECONDS": "0.2"}})
     housekeeping = asyncio.Event()
 
     async def purge(rt) -> None:
@@ -582,7 +581,7 @@ async def test_a_follow_up_queued_with_older_values_falls_back_to_its_plain_word
         user = await repo.get_user(s, hana)
         from bot.engine import Effect
 
-        await world.runtime.extras["reminders"].on_followup(s, user, Effect("schedule_followup", {
+        await world.runtime.reminders.on_followup(s, user, Effect("schedule_followup", {
             "due_at": clock.now + timedelta(days=2), "message_id": "boundary.followup", "flow": "boundary",
             "values": {"request": "週末の対応"}}), clock.now)  # the placeholder this message used before
         await s.commit()

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -176,7 +175,7 @@ async def test_only_an_admin_can_choose_the_pulse_channel(slack):
 
 async def test_the_weekly_pulse_is_anonymous_and_posted_only_with_three_people(slack, clock):
     rt = slack.runtime
-    rt.settings = replace(rt.settings, slack_pulse_min_members=3)  # the lowest an operator may set
+    rt.settings = rt.settings.model_copy(update={"slack_pulse_min_members": 3})  # the lowest an operator may set
     await slack.slash("UADMIN", "team-pulse <#C0PULSE|team-pulse>", trigger_id="901.1")
     await slack.process()
     clock.now = datetime(2026, 1, 12, 15, 0, tzinfo=timezone.utc)  # Monday 10:00 in New York
@@ -223,7 +222,7 @@ async def test_the_weekly_pulse_is_anonymous_and_posted_only_with_three_people(s
 
 async def test_a_pulse_that_fails_to_post_is_tried_again(slack, clock):
     rt = slack.runtime
-    rt.settings = replace(rt.settings, slack_pulse_min_members=3)
+    rt.settings = rt.settings.model_copy(update={"slack_pulse_min_members": 3})
     await slack.slash("UADMIN", "team-pulse C0PULSE", trigger_id="902.1")
     await slack.process()
     clock.now = datetime(2026, 1, 12, 15, 0, tzinfo=timezone.utc)

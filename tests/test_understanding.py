@@ -69,6 +69,44 @@ def test_pause_dates_and_durations(text, when):
     assert U.read_until(u, text, "ja", now=now, tz="Asia/Tokyo") == when
 
 
+JST = timezone(timedelta(hours=9))
+
+
+@pytest.mark.parametrize("lang,text,when", [
+    # durations: n × days, weeks, months, in either language, from now
+    ("ja", "2週間", datetime(2026, 1, 19, 9, 0, tzinfo=timezone.utc)),
+    ("ja", "一週間くらい休みたい", datetime(2026, 1, 12, 9, 0, tzinfo=timezone.utc)),
+    ("ja", "十日間", datetime(2026, 1, 15, 9, 0, tzinfo=timezone.utc)),
+    ("ja", "2ヶ月は止めて", datetime(2026, 3, 6, 9, 0, tzinfo=timezone.utc)),
+    ("ja", "１か月の間", datetime(2026, 2, 4, 9, 0, tzinfo=timezone.utc)),
+    ("en", "3 days", datetime(2026, 1, 8, 9, 0, tzinfo=timezone.utc)),
+    ("en", "a month", datetime(2026, 2, 4, 9, 0, tzinfo=timezone.utc)),
+    ("en", "for a couple of weeks", datetime(2026, 1, 19, 9, 0, tzinfo=timezone.utc)),
+    ("en", "pause for a few days", datetime(2026, 1, 8, 9, 0, tzinfo=timezone.utc)),
+    ("en", "1 Week", datetime(2026, 1, 12, 9, 0, tzinfo=timezone.utc)),
+    ("ja", "2 weeks くらい", datetime(2026, 1, 19, 9, 0, tzinfo=timezone.utc)),  # mixed languages
+    # dates that only look like durations, and named days: the start of that day in their time zone
+    ("ja", "3月5日まで", datetime(2026, 3, 5, tzinfo=JST)),
+    ("ja", "20日まで", datetime(2026, 1, 20, tzinfo=JST)),
+    ("ja", "金曜日まで", datetime(2026, 1, 9, tzinfo=JST)),
+    ("ja", "来週まで", datetime(2026, 1, 12, tzinfo=JST)),
+    ("en", "until next week", datetime(2026, 1, 12, tzinfo=JST)),
+    # no date and no duration, or one longer than a year
+    ("ja", "400日", None), ("en", "500 days", None), ("en", "today", None), ("ja", "月曜日", None),
+])
+def test_pause_durations_in_both_languages(lang, text, when):
+    now = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)  # a Monday
+    assert U.read_until(shipped_content().understanding, text, lang, now=now, tz="Asia/Tokyo") == when
+
+
+@pytest.mark.parametrize("text,days", [
+    ("2週間", 14), ("3日", 3), ("3か月", 90), ("二週", 14), ("3 days", 3), ("two weeks", 14), ("an month", 30),
+    ("ten days", 10), ("3月5日", None), ("0 days", None), ("366日", None), ("nothing", None),
+])
+def test_one_duration_reader_for_every_language(text, days):
+    assert U.read_duration_days(text) == days
+
+
 def test_frequency_keeps_days_among_the_chosen_ones():
     assert days_per_week(["mon", "tue", "wed", "thu", "fri"], 1) == ["mon"]
     assert days_per_week(["mon", "tue", "wed", "thu", "fri"], -1) == ["mon", "wed"]
@@ -337,7 +375,7 @@ def test_content_check_names_bad_interrupts_understands_and_means(tmp_path):
     errs = [str(e) for e in validate_content(root)]
     for expected in (
         "flows/onboarding.yaml: states.consent.interrupts: unknown interruption 'dance'",
-        "flows/onboarding.yaml: states.consent.choices[0].means: unknown answer kind 'perhaps'",
+        "flows/onboarding.yaml: states.consent.choices.keep.means: unknown answer kind 'perhaps'",
         "flows/onboarding.yaml: states.reminders.understands.telepathy: unknown",
         "flows/onboarding.yaml: states.reminders.understands.reminder_time: unknown target 'nowhere'",
         "understanding/en.yaml: intents.teleport: unknown intent",
@@ -347,7 +385,7 @@ def test_content_check_names_bad_interrupts_understands_and_means(tmp_path):
 
 
 def test_content_graph_draws_what_a_state_understands_and_what_may_interrupt_it():
-    from bot.cli import mermaid
+    from bot.diagram import mermaid
 
     graph = mermaid(shipped_content().flows["onboarding"])
     assert "reminders --> done: understands reminder_time" in graph
@@ -559,3 +597,56 @@ def test_a_noticed_pattern_is_quoted_briefly_never_as_a_long_echo(evidence, expe
     long_en = "I have been answering client slack messages until 1am every single night this month and more"
     q = quoted(long_en)
     assert len(q) <= 61 and q.endswith("…") and long_en.startswith(q[:-1])
+
+
+def test_yes_keep_them_at_the_reminder_question_is_an_answer_with_the_real_detectors():
+    c = EngineChat(lang="en", is_new=True)
+    for words in ("hi", "English", "yes"):
+        c.send(words)
+    assert c.state == "onboarding:reminders"
+    c.send("yes keep them")
+    assert "noticed" not in [r.style for r in c.replies] and c.state == "onboarding:reminders"
+    assert c.ids == ["common.clarify"] and len(c.choices) == 4
+
+
+@pytest.mark.parametrize("text,label", [
+    ("毎週の投稿文の作成", True), ("夜中のLINE対応", True), ("ｻﾑﾈｲﾙ作り", True), ("writing their weekly posts", True),
+    ("late-night chat support", True), ("invoices", True),
+    ("ぜんぶ私がやってる", False), ("ぜんぶやってる", False), ("自分で全部やります", False), ("返信が遅いから", False),
+    ("I do all of it", False), ("my invoices", False), ("they never reply", False), ("it's everything", False),
+    ("請求書の作成とSNSの予約投稿と毎週の報告", False), ("投稿文。あと請求", False), ("", False),
+])
+def test_a_short_answer_names_a_thing_or_says_a_sentence(text, label):
+    assert U.is_label(shipped_content().understanding, text) is label
+
+
+# -------------------------------------------------------------- hesitation and questions to the bot
+
+
+@pytest.mark.parametrize("text, lang, kind", [
+    ("うーん", "ja", "dont_know"), ("ｳｰｰﾝ…", "ja", "dont_know"), ("んー", "ja", "dont_know"),
+    ("うん", "ja", "yes"), ("うーん、やってみる", "ja", "yes"), ("ううん", "ja", "no"),
+    ("hmm", "en", "dont_know"), ("hmmmm...", "en", "dont_know"), ("hmm yes", "en", "yes"), ("um no", "en", "no"),
+])
+def test_a_sound_of_thinking_is_not_yes_though_folding_makes_uun_un(text, lang, kind):
+    assert U.read_answer(shipped_content().understanding, text, lang) == kind
+
+
+@pytest.mark.parametrize("text, lang, asks", [
+    ("どうしたらいいと思う？", "ja", True), ("どう思いますか", "ja", True), ("あなたならどうする？", "ja", True),
+    ("相手は楽だと思ってるのかな？", "ja", False), ("毎日つらい", "ja", False),
+    ("what do you think?", "en", True), ("what should I do?", "en", True),
+    ("maybe they feel safe?", "en", False), ("I think they feel safe", "en", False),
+])
+def test_a_question_that_asks_for_our_answer_is_told_apart_from_musing(text, lang, asks):
+    assert U.asks_the_bot(shipped_content().understanding, text, lang) is asks
+
+
+@pytest.mark.parametrize("lang, ask", [("ja", "どうしたらいいと思う？"), ("en", "what would you do in my place?")])
+def test_asked_for_our_answer_in_a_reflection_we_say_why_and_ask_again(lang, ask):
+    chat = EngineChat(lang=lang)
+    chat.press("go:long_term")
+    assert chat.state == "long_term:other_side"
+    chat.send(ask)
+    assert chat.ids[0] == "common.ask_back" and "long_term.other_side" in chat.ids
+    assert chat.state == "long_term:other_side"  # not taken as an option, not saved as the answer

@@ -285,13 +285,12 @@ async def test_the_generated_secret_is_kept_in_the_database_so_processes_agree(r
 
 
 async def test_web_cookie_secret_from_settings_is_used_when_set(settings, clock):
-    from dataclasses import replace
 
     from bot.runtime import build_runtime
 
     cookies = []
     for _ in range(2):
-        rt = await build_runtime(replace(settings, web_cookie_secret="s3cret-for-tests-only"), clock=clock,
+        rt = await build_runtime(settings.model_copy(update={"web_cookie_secret": "s3cret-for-tests-only"}), clock=clock,
                                  migrate=False)
         try:
             app = make_app(rt)

@@ -35,7 +35,9 @@ async def test_one_client_gets_429_with_retry_after_past_its_rate(runtime):
     from handlers.web.ratelimit import RateLimiter
 
     app = make_app(runtime)
-    chat = runtime.extras["web"]
+    from handlers.edge import edge_of
+
+    chat = edge_of(runtime).web
     now = [0.0]
     chat.limiter = RateLimiter(10, clock=lambda: now[0])
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as http:

@@ -71,6 +71,8 @@ async def onboard(v: Visitor) -> None:
 def _visitor_id(client: httpx.AsyncClient, runtime) -> str:
     from itsdangerous import URLSafeSerializer
 
-    chat = runtime.extras["web"]
+    from handlers.edge import edge_of
+
+    chat = edge_of(runtime).web
     serializer: URLSafeSerializer = chat.cookies._serializer
     return serializer.loads(client.cookies[COOKIE_NAME])

@@ -35,6 +35,13 @@ PASS_THROUGH_COMMANDS = ("delete_data", "export_data")
 CHECKIN_EARLIEST = time(10, 0)
 CHECKIN_LATEST = time(20, 0)
 REACH_ITEMS = 2
+# The states where care waits on a question of its own: state → (the question on arriving there, the
+# question again when a message there is not an answer). Their buttons are the state's own choices,
+# then the support lines within reach.
+STATE_QUESTIONS = {
+    "leaving": ("crisis.leave.how", "crisis.leave.again"),
+    "back": ("crisis.back.question", "crisis.back.again"),
+}
 
 
 def in_care(user: UserView, convo: ConvoState | None, now: datetime) -> bool:
@@ -231,6 +238,13 @@ class _Care:
     def convo(self, state: str, vars: dict[str, Any]) -> ConvoState:
         return ConvoState(flow=FLOW, state=state, vars=vars, expires_at=self.now + self.content.flows[FLOW].timeout)
 
+    def ask_in(self, state: str, vars: dict[str, Any], *, again: bool = False) -> StepResult:
+        """Wait in ``state`` (one of STATE_QUESTIONS) on its question, with its buttons and the lines within reach."""
+        arriving, repeated = STATE_QUESTIONS[state]
+        self.say(repeated if again else arriving)
+        self.attach(self.state_buttons(state) + self.reach_buttons())
+        return self.result(self.convo(state, vars))
+
 
 def care_step(*, content: Content, convo: ConvoState | None, inbound: Inbound, signals: Sequence[Signal],
               user: UserView, now: datetime) -> StepResult | None:
@@ -393,14 +407,8 @@ def _in_care(care: _Care, convo: ConvoState | None, inbound: Inbound, text: str,
     else:
         # A denied mention in care is still met with their own words, not the flagged ones.
         care.reflect(text, signals if graded is None else (), turn)
-    if state == "leaving":
-        care.say("crisis.leave.again")
-        care.attach(care.state_buttons("leaving") + care.reach_buttons())
-        return care.result(care.convo("leaving", vars))
-    if state == "back":
-        care.say("crisis.back.again")
-        care.attach(care.state_buttons("back") + care.reach_buttons())
-        return care.result(care.convo("back", vars))
+    if state in STATE_QUESTIONS:
+        return care.ask_in(state, vars, again=True)
     care.question(turn)
     care.reach_line()
     care.attach(care.reach_buttons() + care.state_buttons("listening", ("text_services", "leave")))
@@ -469,9 +477,7 @@ def _take(care: _Care, picked: tuple[str, str], vars: dict[str, Any], text: str,
     if choice_id == "leave":
         if said is not None and said.apology:
             care.say("crisis.care.no_apology")
-        care.say("crisis.leave.how")
-        care.attach(care.state_buttons("leaving") + care.reach_buttons())
-        return care.result(care.convo("leaving", vars))
+        return care.ask_in("leaving", vars)
     if choice_id == "still_hard":
         care.say("crisis.care.still_hard")
         care.question(turn)
@@ -479,9 +485,7 @@ def _take(care: _Care, picked: tuple[str, str], vars: dict[str, Any], text: str,
         care.attach(care.reach_buttons() + care.state_buttons("listening", ("text_services", "leave")))
         return care.result(care.convo("listening", vars))
     if choice_id == "calmer":
-        care.say("crisis.back.question")
-        care.attach(care.state_buttons("back") + care.reach_buttons())
-        return care.result(care.convo("back", vars))
+        return care.ask_in("back", vars)
     if choice_id == "stay":
         care.say("crisis.care.talk")
         care.question(turn)

@@ -7,17 +7,17 @@ score thresholds, ambiguous phrases, negation cues, and the phrases that mean "I
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Sequence
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bot.detect.normalise import fold as fold_text, fold_pattern, sound_form
+from bot.detect.normalise import without_hesitation as strip_hesitation
 from bot.errors import ContentError
-from bot.text import katakana_to_hiragana, normalize_command
+from bot.text import normalize_command
 from bot.types import LANGUAGES, Signal
 
 CARE_FILE = "crisis/care.yaml"
@@ -34,16 +34,15 @@ class Grade(str, Enum):
 
 
 def fold(text: str) -> str:
-    """Fold text for matching: NFKC, lower case, katakana → hiragana, single spaces, ’ → '."""
-    t = unicodedata.normalize("NFKC", text).lower().replace("’", "'").replace("‘", "'")
-    return re.sub(r"\s+", " ", katakana_to_hiragana(t)).strip()
+    """Text for matching: the one folding (``bot.detect.normalise.fold``), single spaces."""
+    return re.sub(r"\s+", " ", fold_text(text)).strip()
 
 
 def _patterns(value: list[str]) -> tuple[re.Pattern, ...]:
     out = []
     for p in value:
         try:
-            out.append(re.compile(p))
+            out.append(re.compile(fold_pattern(p)))
         except re.error as exc:
             raise ValueError(f"not a regular expression: {p!r} ({exc})") from None
     return tuple(out)
@@ -79,6 +78,9 @@ class CarePolicy(BaseModel):
     # Crisis words the writer denies ("死にたいとは思わないけど"): the detector raises no signal for
     # them, and care still acknowledges that it is hard, with no panel.
     negated_mention: dict[str, tuple[str, ...]]
+    # Sounds of hesitation (「うーん」, "hmm"): not an answer. Matched before folding, which would
+    # shorten 「うーん」 to the yes word 「うん」.
+    hesitation: dict[str, tuple[str, ...]] = {}
 
     _compile = field_validator("ambiguous", "negated_after", "negated_before", mode="before")(
         lambda v: _patterns(list(v or [])))
@@ -92,6 +94,11 @@ class CarePolicy(BaseModel):
             raise ValueError(f"needs phrases in {', '.join(missing)}")
         return {lang: tuple(fold(str(p)) for p in phrases) for lang, phrases in value.items()}
 
+    @field_validator("hesitation", mode="after")
+    @classmethod
+    def _sounds(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        return {lang: tuple(sound_form(str(p)) for p in phrases) for lang, phrases in value.items()}
+
     def phrases(self, name: str) -> tuple[str, ...]:
         """A phrase set in every language (people mix languages; a Japanese 大丈夫 counts in English)."""
         per_lang: dict[str, tuple[str, ...]] = getattr(self, name)
@@ -99,18 +106,11 @@ class CarePolicy(BaseModel):
 
 
 def load_policy(root: Path) -> tuple[CarePolicy | None, list[ContentError]]:
-    path = root / CARE_FILE
-    if not path.is_file():
-        return None, [ContentError(CARE_FILE, "(file)", "missing: crisis care phrases and thresholds are required")]
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        return None, [ContentError(CARE_FILE, "(file)", f"not valid YAML: {exc}")]
-    try:
-        return CarePolicy.model_validate(raw), []
-    except ValidationError as exc:
-        return None, [ContentError(CARE_FILE, ".".join(str(x) for x in e["loc"]) or "(file)", e["msg"])
-                      for e in exc.errors()]
+    """``root/crisis/care.yaml``, validated; every problem named with its key."""
+    from bot.content import load_model
+
+    return load_model(root, CARE_FILE, CarePolicy,
+                      missing="missing: crisis care phrases and thresholds are required")
 
 
 # ---------------------------------------------------------------------------- grading
@@ -180,8 +180,14 @@ def _answers(t: str, phrases: Sequence[str]) -> bool:
     return bool(first) and first in phrases
 
 
+def without_hesitation(text: str, policy: CarePolicy) -> str:
+    """``text`` with a leading sound of hesitation taken off (「うーん、そうかも」 → 「そうかも」; 「うーん」 → "")."""
+    rest = strip_hesitation(text, policy.phrases("hesitation"))
+    return text if rest is None else rest
+
+
 def read_care_text(text: str, policy: CarePolicy) -> Said:
-    t = fold(text)
+    t = fold(without_hesitation(text, policy))
     not_ok = _contains(t, policy.phrases("not_ok"))
     return Said(
         leave=_contains(t, policy.phrases("leave")) and not not_ok,

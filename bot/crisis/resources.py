@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bot.errors import ContentError
 from bot.types import LANGUAGES
@@ -232,31 +231,9 @@ def resources_for(book: ResourceBook, *, timezone: str | None, lang: str, now: d
 
 
 def load_resources(root: Path) -> tuple[ResourceBook | None, list[ContentError]]:
-    """``root/crisis/resources.yaml``, validated; every problem named with its key."""
-    path = root / RESOURCES_FILE
-    if not path.is_file():
-        return None, [ContentError(RESOURCES_FILE, "(file)", "missing: crisis resources are required")]
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        return None, [ContentError(RESOURCES_FILE, "(file)", f"not valid YAML: {exc}")]
-    try:
-        return ResourceBook.model_validate(raw), []
-    except ValidationError as exc:
-        return None, [ContentError(RESOURCES_FILE, _key(raw, e["loc"]) or "(file)", e["msg"]) for e in exc.errors()]
+    """``root/crisis/resources.yaml``, validated; every problem named with its key
+    (a resource by its id: ``countries.JP.resources[yorisoi].hours``)."""
+    from bot.content import load_model
 
-
-def _key(raw: Any, loc: tuple) -> str:
-    """A pydantic error location as a readable key: countries.JP.resources[yorisoi].hours."""
-    parts: list[str] = []
-    node = raw
-    for step in loc:
-        if isinstance(step, int):
-            item = node[step] if isinstance(node, list) and step < len(node) else None
-            rid = item.get("id") if isinstance(item, dict) else None
-            parts[-1:] = [f"{parts[-1] if parts else ''}[{rid or step}]"]
-            node = item
-        else:
-            parts.append(str(step))
-            node = node.get(step) if isinstance(node, dict) else None
-    return ".".join(parts)
+    return load_model(root, RESOURCES_FILE, ResourceBook, missing="missing: crisis resources are required",
+                      list_items="bracket")

@@ -16,6 +16,7 @@ import yaml
 from bot.detect.normalise import fold_pattern
 from bot.detect.prefilter import first_char_guard
 from bot.errors import ContentError
+from bot.yamlfile import load_yaml
 from bot.types import LANGUAGES, SIGNAL_KINDS
 
 LEXICON_DIR = "lexicons"
@@ -270,7 +271,7 @@ def load_lexicons(content_dir: Path) -> tuple[dict[str, Lexicon], list[ContentEr
         errors.append(ContentError(str(folder), "(folder)", "no lexicon files (*.yaml) found"))
     for path in files:
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = load_yaml(path.read_text(encoding="utf-8"))
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             errors.append(ContentError(str(path), "(file)", f"not valid YAML: {exc}".replace("\n", " ")))
             continue

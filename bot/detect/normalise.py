@@ -134,3 +134,25 @@ def guess_language(text: str) -> str:
                 or 0xFF66 <= code <= 0xFF9F or 0x31F0 <= code <= 0x31FF or 0xF900 <= code <= 0xFAFF):
             return "ja"
     return "en"
+
+
+_KATAKANA_SOUNDS = {code: code - 0x60 for code in range(0x30A1, 0x30F7)}
+
+
+def sound_form(text: str) -> str:
+    """NFKC, lower case, hiragana, runs of three or more shortened to two and long-vowel marks kept
+    (one each): the form in which a sound of hesitation (「ｳｰｰﾝ」 → 「うーん」, "hmmmm" → "hmm") stays
+    apart from the word it folds into (「うーん」 is not 「うん」)."""
+    t = unicodedata.normalize("NFKC", text).strip().lower().translate(_KATAKANA_SOUNDS)
+    t = re.sub(r"(.)\1{2,}", r"\1\1", t)
+    return re.sub(r"[ー〜~]+", "ー", t)
+
+
+def without_hesitation(text: str, sounds: "tuple[str, ...]") -> str | None:
+    """What follows a leading sound of hesitation (``sounds`` in :func:`sound_form`), or None when the
+    text does not start with one: 「うーん、そうかも」 → 「そうかも」, 「うーん」 → ""."""
+    sound = sound_form(text)
+    for p in sorted(sounds, key=len, reverse=True):
+        if p and sound.startswith(p) and not (p.isascii() and sound[len(p):len(p) + 1].isalnum()):
+            return sound[len(p):].lstrip(" 、,.。…!！?？")
+    return None

@@ -26,4 +26,4 @@ def install(runtime: "Runtime") -> None:
     coach.on_effect("deactivate", reminders.on_deactivate)
     coach.interpreters.append(reminders.interpret)
     coach.fact_providers.append(reminders.facts)
-    runtime.extras["reminders"] = reminders
+    runtime.reminders = reminders

@@ -14,7 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
+
+from bot.insights import zone  # noqa: F401  (the one zone(); bot.reminders.service imports it from here)
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 IGNORED_BEFORE_BACKOFF = 3  # reminders in a row with no response before backing off
@@ -22,14 +24,6 @@ BACKOFF_FACTOR = 2  # after backing off, send every other chosen slot
 RECENT_MESSAGE_QUIET = timedelta(hours=1)  # no reminder within an hour of the user's last message
 CONVERSATION_RECHECK = timedelta(minutes=15)  # mid-conversation: look again this much later
 MAX_SLOTS_PER_PLAN = 60  # after a long outage, record at most this many missed slots per person
-
-
-def zone(name: str | None, default: str = "Asia/Tokyo") -> ZoneInfo:
-    """The user's timezone, falling back to ``default`` when unset or unknown."""
-    try:
-        return ZoneInfo(name) if name else ZoneInfo(default)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo(default)
 
 
 @lru_cache(maxsize=2048)

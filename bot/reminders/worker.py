@@ -60,7 +60,7 @@ def build_scheduler(runtime, dispatcher: Dispatcher, running: set[asyncio.Task] 
 async def scheduler_task(runtime, stop: asyncio.Event) -> None:
     """Run the scheduler until ``stop`` is set, then let a pass in flight finish."""
     dispatcher = Dispatcher(runtime)
-    runtime.extras["reminder_dispatcher"] = dispatcher
+    runtime.reminder_dispatcher = dispatcher
     running: set[asyncio.Task] = set()
     scheduler = build_scheduler(runtime, dispatcher, running)
     scheduler.start()

@@ -2,12 +2,13 @@
 
 ``build_channel(runtime)`` mounts it when LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN are
 set (None otherwise); ``build_sender(runtime)`` gives reminders a push sender. Both share one SDK
-client (``runtime.extras["line_api"]``), pointed at LINE_API_BASE_URL.
+client (``edge_of(runtime).line_api``), pointed at LINE_API_BASE_URL.
 """
 from __future__ import annotations
 
 from bot.runtime import Runtime
 from handlers.channel import Channel
+from handlers.edge import edge_of
 from handlers.line.api import LineApi, LineSender
 from handlers.line.processor import LineProcessor
 from handlers.line.webhook import AckFirst, LineWebhook
@@ -15,10 +16,10 @@ from handlers.line.webhook import AckFirst, LineWebhook
 
 def line_api(runtime: Runtime) -> LineApi:
     """The process's one LINE client."""
-    api = runtime.extras.get("line_api")
-    if api is None:
-        api = runtime.extras["line_api"] = LineApi(runtime.settings)
-    return api
+    edge = edge_of(runtime)
+    if edge.line_api is None:
+        edge.line_api = LineApi(runtime.settings)
+    return edge.line_api
 
 
 def build_sender(runtime: Runtime) -> LineSender | None:

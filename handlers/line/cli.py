@@ -1,4 +1,4 @@
-"""``bansou line setup`` and ``bansou line render-menu`` (registered by ``bot/cli.py``, loaded lazily)."""
+"""``bansou line setup`` and ``bansou line render-menu`` (registered by ``handlers/cli.py``)."""
 from __future__ import annotations
 
 import sys

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, time, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -99,11 +98,11 @@ class LineProcessor:
 
     async def _trend(self, session: AsyncSession, user, payload: dict, event: InboxEvent) -> Parcel:
         """The rich menu's "my trend": eight weeks of check-in averages as a Flex bar chart."""
-        from handlers.slack.home import TREND_WEEKS, week_start, weekly_trend, zone
+        from bot.insights import TREND_WEEKS, weekly_trend, window_start, zone
 
         now = event.received_at
         tz = zone(user.timezone, self.runtime.settings.default_timezone)
-        since = datetime.combine(week_start(now, tz) - timedelta(weeks=TREND_WEEKS - 1), time(0), tz)
+        since = window_start(now, tz=tz, weeks=TREND_WEEKS)
         weeks = weekly_trend(await repo.checkins_since(session, user.id, since), now=now, tz=tz)
         lang = user.language
         text = self._text(lang)

@@ -125,11 +125,14 @@ class QuotaGauges:
 
 def install(runtime: Runtime) -> None:
     """Register the quota job, the gauges and their scrape hook (once per runtime)."""
-    if runtime.extras.get("line_quota_gauges") is not None:
+    from handlers.edge import edge_of
+
+    edge = edge_of(runtime)
+    if edge.line_quota_gauges is not None:
         return
     from bot.metrics import metrics_of
 
-    runtime.extras["line_quota_gauges"] = QuotaGauges(metrics_of(runtime).registry)
+    edge.line_quota_gauges = QuotaGauges(metrics_of(runtime).registry)
     runtime.periodic.append(("line_quota", REFRESH_SECONDS, refresh_quota))
 
     async def on_scrape(rt: Runtime) -> None:
@@ -137,10 +140,12 @@ def install(runtime: Runtime) -> None:
         if snapshot is not None:
             set_gauges(rt, snapshot)
 
-    runtime.extras.setdefault("metrics_scrape_hooks", []).append(on_scrape)
+    edge.metrics_scrape_hooks.append(on_scrape)
 
 
 def set_gauges(runtime: Runtime, snapshot: QuotaSnapshot) -> None:
-    gauges = runtime.extras.get("line_quota_gauges")
+    from handlers.edge import edge_of
+
+    gauges = edge_of(runtime).line_quota_gauges
     if gauges is not None:
         gauges.set(snapshot)

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from bot.errors import ContentError, ContentInvalid
+from bot.yamlfile import load_yaml
 from bot.types import LANGUAGES
 
 FILE = Path("line") / "richmenu.yaml"
@@ -85,7 +86,7 @@ def load_spec(content_dir: Path, *, flows: set[str] | None = None, commands: set
         errors.append(ContentError(str(FILE), key, problem))
 
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ContentInvalid([ContentError(str(FILE), "-", "file is missing")]) from None
     except yaml.YAMLError as exc:

@@ -243,7 +243,7 @@ class LineWebhook:
                 log.exception("LINE events could not be stored")
                 return 503, "storage unavailable"
             if new:
-                inbox = self.runtime.extras.get("inbox")
+                inbox = self.runtime.inbox
                 if inbox is not None:
                     inbox.wake()
             log.debug("LINE events stored", extra={"events": len(sorted_events.keep), "new": new})

@@ -9,9 +9,18 @@ registers the weekly team pulse job. Both return None when Slack is off.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from bot.runtime import Runtime
+from handlers.edge import edge_of
+
+if TYPE_CHECKING:  # pragma: no cover
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from handlers.slack.processor import ProfileCache
+    from handlers.slack.sender import SlackSender
 
 log = logging.getLogger("bansou.slack")
 PULSE_INTERVAL_SECONDS = 900.0
@@ -39,11 +48,25 @@ async def purge_expired_oauth_states(runtime: Runtime, *, now) -> int:  # noqa: 
     return gone
 
 
-def _parts(runtime: Runtime) -> dict:
-    """The sender, OAuth stores and profile cache, built once per runtime and shared."""
-    parts = runtime.extras.get("slack")
-    if parts is not None:
-        return parts
+@dataclass(slots=True)
+class SlackParts:
+    """Slack's client, sender, OAuth stores and profile cache, built once per runtime and shared
+    by the channel and the sender; the Bolt app and Socket Mode handler once the channel is built."""
+
+    client: AsyncWebClient
+    sender: SlackSender
+    installation_store: Any
+    state_store: Any
+    profiles: ProfileCache
+    bolt: Any = None
+    socket: Any = None
+
+
+def _parts(runtime: Runtime) -> SlackParts:
+    """The runtime's Slack parts (built on first use)."""
+    edge = edge_of(runtime)
+    if edge.slack is not None:
+        return edge.slack
     from slack_sdk.web.async_client import AsyncWebClient
 
     from handlers.slack.processor import ProfileCache
@@ -67,25 +90,23 @@ def _parts(runtime: Runtime) -> dict:
         refresher = TokenRefresher(installation_store, client_id=s.slack_client_id, client_secret=s.slack_client_secret,
                                    client=AsyncWebClient(base_url=s.slack_api_base_url, timeout=10))
     sender = SlackSender(runtime, client=client, installation_store=installation_store, refresher=refresher)
-    parts = {"client": client, "sender": sender, "installation_store": installation_store,
-             "state_store": state_store, "profiles": ProfileCache(sender)}
-    runtime.extras["slack"] = parts
-    runtime.extras["slack_sender"] = sender
-    return parts
+    edge.slack = SlackParts(client=client, sender=sender, installation_store=installation_store,
+                            state_store=state_store, profiles=ProfileCache(sender))
+    return edge.slack
 
 
 def build_sender(runtime: Runtime):
     """The Slack sender for reminders (None when Slack is off); also registers Slack's periodic jobs."""
     if not runtime.settings.slack_enabled:
         return None
-    sender = _parts(runtime)["sender"]
+    sender = _parts(runtime).sender
     names = {name for name, _, _ in runtime.periodic}
     if "slack_team_pulse" not in names:
         from handlers.slack.pulse import run_team_pulse
         from handlers.slack.sender import purge_posted_parts
 
         async def team_pulse(rt: Runtime):
-            return await run_team_pulse(rt)
+            return await run_team_pulse(rt, sender=sender)
 
         async def purge_ledger(rt: Runtime):
             return await purge_posted_parts(rt, before=rt.clock() - LEDGER_KEEP)
@@ -112,8 +133,8 @@ def build_channel(runtime: Runtime):
     from handlers.slack.processor import SlackProcessor
 
     parts = _parts(runtime)
-    bolt = build_bolt_app(runtime, client=parts["client"], installation_store=parts["installation_store"],
-                          state_store=parts["state_store"])
+    bolt = build_bolt_app(runtime, client=parts.client, installation_store=parts.installation_store,
+                          state_store=parts.state_store)
     handler = AsyncSlackRequestHandler(bolt)
 
     async def endpoint(request: Request):
@@ -142,7 +163,7 @@ def build_channel(runtime: Runtime):
         routes += [Route("/slack/install", endpoint, methods=["GET"]),
                    Route("/slack/oauth_redirect", endpoint, methods=["GET"])]
     channel = Channel(name="slack", routes=routes,
-                      processor=SlackProcessor(runtime, parts["sender"], parts["profiles"]))
+                      processor=SlackProcessor(runtime, parts.sender, parts.profiles))
     if runtime.settings.slack_app_token:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
@@ -157,6 +178,6 @@ def build_channel(runtime: Runtime):
 
         channel.on_start.append(connect)
         channel.on_stop.append(disconnect)
-        parts["socket"] = socket
-    parts["bolt"] = bolt
+        parts.socket = socket
+    parts.bolt = bolt
     return channel

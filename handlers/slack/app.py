@@ -103,7 +103,7 @@ class SlackIntake:
         new = await enqueue(self.runtime.db, [IncomingEvent(platform="slack", event_id=event_id,
                                                             user_key=user_key, payload=payload)],
                             now=self.runtime.clock())
-        inbox = self.runtime.extras.get("inbox")
+        inbox = self.runtime.inbox
         if inbox is not None and new:
             inbox.wake()
         log.info("slack event stored", extra={"platform": "slack", "kind": payload.get("type"), "new": bool(new)})

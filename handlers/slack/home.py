@@ -1,7 +1,7 @@
 """App Home: the user's check-in trend, the patterns noticed lately, and reminder buttons.
 
-The numbers come from pure functions over rows (``weekly_trend``, ``weekly_patterns``) so they
-can be tested on their own; ``build_home_view`` turns them into a Block Kit ``home`` view in the
+The numbers come from the core (``bot.insights.weekly_trend`` and ``weekly_patterns``, pure
+functions over rows); ``build_home_view`` only renders them as a Block Kit ``home`` view in the
 user's language, and ``load_home_view`` reads the rows. Never any text the user wrote.
 """
 from __future__ import annotations
@@ -9,17 +9,16 @@ from __future__ import annotations
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.insights import SCORES as METRICS
+from bot.insights import TREND_WEEKS, WeekScores, weekly_patterns, weekly_trend, window_start, zone
 from bot.types import SIGNAL_KINDS
 from handlers.slack.blocks import ACTION_PREFIX, button, escape, section
 
-TREND_WEEKS = 8
-PATTERN_WEEKS = 4
-METRICS = ("energy", "boundaries", "client_respect")
+__all__ = ["build_home_view", "load_home_view", "reminder_status", "sparkline", "trend_lines",
+           "weekly_patterns", "weekly_trend", "WeekScores"]  # the last three: from bot.insights
 SPARK = "▁▂▃▄▅▆▇█"
 NO_DATA = "·"
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -30,68 +29,6 @@ HOME_BUTTONS = (  # (message id of the label, action name, engine choice value)
     ("slack.home.btn_resume", "resume", "cmd:resume"),
     ("slack.home.btn_menu", "menu", "cmd:menu"),
 )
-
-
-@dataclass(frozen=True, slots=True)
-class WeekScores:
-    """Averages (1–5) of one week's check-ins; None where nothing was recorded."""
-
-    week_start: date
-    count: int
-    energy: float | None
-    boundaries: float | None
-    client_respect: float | None
-
-
-def zone(name: str | None, default: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or default)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo(default)
-
-
-def week_start(at: datetime, tz: ZoneInfo) -> date:
-    """The Monday (in ``tz``) of the week ``at`` falls in."""
-    local = at.astimezone(tz).date()
-    return local - timedelta(days=local.weekday())
-
-
-def weekly_trend(checkins: Sequence[Any], *, now: datetime, tz: ZoneInfo, weeks: int = TREND_WEEKS) -> list[WeekScores]:
-    """One entry per week for the last ``weeks`` weeks (oldest first, this week last).
-
-    ``checkins`` are rows with ``at``, ``energy``, ``boundaries``, ``client_respect``."""
-    this_week = week_start(now, tz)
-    starts = [this_week - timedelta(weeks=i) for i in range(weeks - 1, -1, -1)]
-    buckets: dict[date, list[Any]] = {s: [] for s in starts}
-    for c in checkins:
-        ws = week_start(c.at, tz)
-        if ws in buckets:
-            buckets[ws].append(c)
-    out = []
-    for s in starts:
-        rows = buckets[s]
-        avg = {m: _mean([getattr(r, m) for r in rows]) for m in METRICS}
-        out.append(WeekScores(week_start=s, count=len(rows), **avg))
-    return out
-
-
-def _mean(values: Sequence[int | None]) -> float | None:
-    got = [v for v in values if v is not None]
-    return sum(got) / len(got) if got else None
-
-
-def weekly_patterns(signals: Sequence[Any], *, now: datetime, tz: ZoneInfo,
-                    weeks: int = PATTERN_WEEKS) -> list[tuple[date, Counter]]:
-    """(week start, Counter of signal kinds) for the last ``weeks`` weeks that had any, newest first.
-    ``signals`` are rows with ``at`` and ``kind``; their evidence is never looked at."""
-    this_week = week_start(now, tz)
-    oldest = this_week - timedelta(weeks=weeks - 1)
-    per: dict[date, Counter] = {}
-    for s in signals:
-        ws = week_start(s.at, tz)
-        if oldest <= ws <= this_week and s.kind in SIGNAL_KINDS:
-            per.setdefault(ws, Counter())[s.kind] += 1
-    return sorted(per.items(), key=lambda kv: kv[0], reverse=True)
 
 
 def spark(value: float | None, *, low: float = 1.0, high: float = 5.0) -> str:
@@ -202,7 +139,7 @@ async def load_home_view(session, runtime, *, user, lang: str, now: datetime) ->
         return runtime.content.text(mid, lang, values)
 
     tz = zone(user.timezone if user is not None else None, runtime.settings.default_timezone)
-    since = datetime.combine(week_start(now, tz) - timedelta(weeks=TREND_WEEKS - 1), datetime.min.time(), tz)
+    since = window_start(now, tz=tz, weeks=TREND_WEEKS)
     checkins = await repo.checkins_since(session, user.id, since) if user is not None else []
     signals = await repo.signals_since(session, user.id, since) if user is not None else []
     status = None

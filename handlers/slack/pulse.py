@@ -1,6 +1,7 @@
 """Team pulse: an anonymous weekly summary of a workspace's check-ins, posted in a channel an admin chose.
 
-Privacy rules, enforced by ``summarize_team_week``, ``release_allowed`` and ``render_pulse`` (pure):
+Privacy rules, enforced by the core's ``bot.insights.summarize_team_week``, ``release_allowed`` and
+``due_pulse_week`` (pure) and by ``render_pulse`` here:
 * nothing is posted for a week in which fewer than ``SLACK_PULSE_MIN_MEMBERS`` people (default 5,
   never below 3) checked in;
 * a week is posted at most once, and weeks only go forward: a time zone change or turning the pulse
@@ -16,120 +17,22 @@ the week (so two runs never post twice), builds and posts the summary.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from collections.abc import Callable
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 
-from bot.types import SIGNAL_KINDS
+from bot.insights import (PULSE_MIN_FLOOR, PulseWeek, TeamWeekSummary, contributor_digest,
+                          due_pulse_week, release_allowed, summarize_team_week)
 from handlers.slack.blocks import escape, section
-from handlers.slack.home import short_date, zone
+from handlers.slack.home import short_date
+
+__all__ = ["render_pulse", "run_team_pulse", "team_week_rows",  # the rest: from bot.insights
+           "PulseWeek", "TeamWeekSummary", "contributor_digest", "due_pulse_week", "release_allowed",
+           "summarize_team_week"]
 
 log = logging.getLogger("bansou.slack")
-
-MIN_MEMBERS = 5
-MIN_FLOOR = 3  # bot.settings.PULSE_MIN_FLOOR: SLACK_PULSE_MIN_MEMBERS is refused below it
-MIN_PATTERN_PEOPLE = 2
-TOP_PATTERNS = 3
-POST_AT = time(9, 0)  # Monday, the team's local time
-PRIVATE_KINDS = frozenset({"crisis"})
-
-
-@dataclass(frozen=True, slots=True)
-class PulseWeek:
-    """The week to summarise: [start, end) in UTC, its Monday and its ISO week id."""
-
-    start: datetime
-    end: datetime
-    monday: date
-    week_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class TeamWeekSummary:
-    members: int
-    energy: float | None
-    boundaries: float | None
-    client_respect: float | None
-    patterns: tuple[tuple[str, int], ...]  # (kind, number of people), most common first
-
-
-def week_id(monday: date) -> str:
-    year, week, _ = monday.isocalendar()
-    return f"{year}-W{week:02d}"
-
-
-def week_order(wid: str) -> tuple[int, int]:
-    """(ISO year, ISO week) of a week id, for comparing weeks in time order."""
-    year, _, week = wid.partition("-W")
-    return int(year), int(week)
-
-
-def due_pulse_week(now: datetime, *, tz_name: str, last_week_id: str | None, default_tz: str = "UTC") -> PulseWeek | None:
-    """The last complete week (Monday to Sunday in the team's zone) once its report time
-    (the next Monday at 9:00) has passed, unless that week or a later one was already handled
-    (compared in order: a zone that is behind must not make an earlier week due again)."""
-    tz = zone(tz_name, default_tz)
-    local = now.astimezone(tz)
-    this_monday = local.date() - timedelta(days=local.weekday())
-    report_at = datetime.combine(this_monday, POST_AT, tz)
-    monday = this_monday - timedelta(weeks=1 if local >= report_at else 2)
-    wid = week_id(monday)
-    if last_week_id is not None and week_order(wid) <= week_order(last_week_id):
-        return None
-    start = datetime.combine(monday, time(0), tz)
-    return PulseWeek(start=start, end=start + timedelta(weeks=1), monday=monday, week_id=wid)
-
-
-def summarize_team_week(checkins: Sequence[tuple[Any, int | None, int | None, int | None]],
-                        signals: Sequence[tuple[Any, str]], *, min_members: int = MIN_MEMBERS,
-                        min_pattern_people: int = MIN_PATTERN_PEOPLE) -> TeamWeekSummary | None:
-    """Aggregate one week: ``checkins`` are (person, energy, boundaries, client_respect),
-    ``signals`` are (person, kind). ``person`` is any opaque key; it never leaves this function.
-    None when fewer than ``min_members`` people checked in."""
-    per_person: dict[Any, list[tuple[int | None, int | None, int | None]]] = defaultdict(list)
-    for person, e, b, r in checkins:
-        per_person[person].append((e, b, r))
-    if len(per_person) < min_members:
-        return None
-
-    def team_mean(i: int) -> float | None:
-        person_means = []
-        for rows in per_person.values():
-            vals = [row[i] for row in rows if row[i] is not None]
-            if vals:
-                person_means.append(sum(vals) / len(vals))
-        return round(sum(person_means) / len(person_means), 1) if person_means else None
-
-    people_by_kind: dict[str, set] = defaultdict(set)
-    for person, kind in signals:
-        if kind in SIGNAL_KINDS and kind not in PRIVATE_KINDS:
-            people_by_kind[kind].add(person)
-    ranked = sorted(((k, len(p)) for k, p in people_by_kind.items() if len(p) >= min_pattern_people),
-                    key=lambda kv: (-kv[1], SIGNAL_KINDS.index(kv[0])))
-    return TeamWeekSummary(members=len(per_person), energy=team_mean(0), boundaries=team_mean(1),
-                           client_respect=team_mean(2), patterns=tuple(ranked[:TOP_PATTERNS]))
-
-
-def release_allowed(contributors: frozenset[str], earlier: Sequence[frozenset[str]], *, min_members: int) -> bool:
-    """May a release with these contributors go out, given the earlier releases' contributors?
-    Not when it differs from any of them by fewer than ``min_members`` people (but by at least
-    one): the difference of the two aggregates would describe those few."""
-    for before in earlier:
-        if 0 < len(contributors ^ before) < min_members:
-            return False
-    return True
-
-
-def contributor_digest(secret: str, team_id: str, person: str) -> str:
-    """A keyed digest of a contributor (never their id) for the release record."""
-    import hashlib
-    import hmac
-
-    return hmac.new(secret.encode(), f"pulse:{team_id}:{person}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def render_pulse(summary: TeamWeekSummary, *, monday: date, lang: str,
@@ -172,13 +75,17 @@ async def team_week_rows(session, *, team_id: str, week: PulseWeek) -> tuple[lis
     return [tuple(r) for r in checkins], [tuple(r) for r in signals]
 
 
-async def run_team_pulse(runtime, *, now: datetime | None = None) -> dict[str, int]:
-    """One pass of the weekly job; returns counts (posted, skipped for too few members, failed)."""
+async def run_team_pulse(runtime, *, now: datetime | None = None, sender=None) -> dict[str, int]:  # noqa: ANN001
+    """One pass of the weekly job; returns counts (posted, skipped for too few members, failed).
+    Posts through ``sender`` (default: the runtime's Slack sender)."""
     from bot.store.slack_models import SlackPulseRelease, SlackTeam
 
-    sender = runtime.senders.get("slack") or runtime.extras.get("slack_sender")
+    from handlers.edge import edge_of
+
+    parts = edge_of(runtime).slack
+    sender = sender or runtime.senders.get("slack") or (parts.sender if parts is not None else None)
     now = now or runtime.clock()
-    min_members = max(runtime.settings.slack_pulse_min_members, MIN_FLOOR)
+    min_members = max(runtime.settings.slack_pulse_min_members, PULSE_MIN_FLOOR)
     secret = runtime.settings.slack_signing_secret or runtime.settings.slack_client_secret or ""
     counts = {"posted": 0, "skipped": 0, "failed": 0, "held": 0}
     async with runtime.db.session() as session:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bot.runtime import Runtime
 from handlers.channel import Channel
+from handlers.edge import edge_of
 from handlers.web.outbox import PLATFORM, WebSender, idle_visitor_job, purge_job
 
 PURGE_INTERVAL_SECONDS = 3600.0
@@ -18,7 +19,7 @@ def build_channel(runtime: Runtime) -> Channel:
     from handlers.web.api import WebChat
 
     chat = WebChat(runtime)
-    runtime.extras["web"] = chat
+    edge_of(runtime).web = chat
 
     async def warm_secret() -> None:
         await chat.cookies.serializer()  # create the shared secret at start-up, not on the first visit

@@ -19,8 +19,8 @@ async def serve_app(runtime: Runtime, *, scheduler: bool = False,
     from handlers.app import create_app
 
     app = create_app(runtime, scheduler=scheduler)
-    if inbox_poll is not None and "inbox" in runtime.extras:
-        runtime.extras["inbox"].poll_interval = inbox_poll
+    if inbox_poll is not None and runtime.inbox is not None:
+        runtime.inbox.poll_interval = inbox_poll
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

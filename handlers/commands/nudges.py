@@ -1,7 +1,6 @@
 """``bansou nudges send-due [--now ISO-8601]``: one dispatch pass, for cron, operators and tests."""
 from __future__ import annotations
 
-import importlib
 import sys
 from datetime import datetime
 
@@ -21,17 +20,16 @@ def parse_now(raw: str | None) -> datetime | None:
 
 async def run_send_due(args) -> int:
     from bot.reminders.dispatch import Dispatcher
-    from bot.runtime import build_runtime
     from bot.service import utcnow
+    from handlers.compose import build
 
     try:
         now = parse_now(args.now)
     except ValueError as exc:
         print(f"bansou: {exc}", file=sys.stderr)
         return 2
-    runtime = await build_runtime(clock=(lambda: now) if now else utcnow)
+    runtime = await build(clock=(lambda: now) if now else utcnow)
     try:
-        importlib.import_module("handlers.senders").install_senders(runtime)
         result = await Dispatcher(runtime).run_pass(now or runtime.clock())
         print(result.summary(), flush=True)
     finally:

@@ -1,22 +1,21 @@
-"""The ``bansou`` command. Sub-commands are registered by the modules that own them.
+"""The ``bansou`` console script: every command, parsed here and run against the core.
 
-``serve`` and ``worker`` load the platform adapters (``handlers``) lazily, so importing ``bot``
-never pulls in a web framework or a platform SDK.
+Commands that need the channels (``serve``, ``worker``, ``nudges send-due``, ``line``) import the
+composition root (``handlers.compose``) when they run, so ``bansou detect`` or ``bansou chat`` do
+not pay for loading the platform SDKs.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import sys
 from pathlib import Path
 
 from bot.errors import ConfigError, ContentInvalid
 from bot.settings import load_settings
-
-# Modules that add their own sub-commands through ``register(subparsers)``.
-COMMAND_MODULES = ("bot.detect.cli", "bot.reminders.cli")
+from handlers.commands import detect as detect_command
+from handlers.commands import nudges as nudges_command
 
 
 def _print(text: str = "", *, file=None) -> None:
@@ -132,37 +131,6 @@ def run_content_check(args) -> int:
     return 0
 
 
-def mermaid(flow) -> str:
-    """A Mermaid state diagram of a flow: states, choices, free text, signal and auto transitions, what each
-    state understands in words (and where that leads), and what may interrupt it."""
-    def node(target: str | None) -> str:
-        if target in (None, "end"):
-            return "[*]"
-        if target.startswith("@"):
-            return f"flow_{target[1:]}"
-        return target.replace(":", "__")
-
-    lines = ["stateDiagram-v2", f"    [*] --> {flow.start}"]
-    for name, st in flow.states.items():
-        for ch in st.choices:
-            means = f" ({', '.join(ch.means)})" if ch.means and ch.means != (ch.id,) else ""
-            lines.append(f"    {name} --> {node(ch.next)}: {ch.id}{means}")
-        if st.text is not None:
-            lines.append(f"    {name} --> {node(st.text.next)}: text")
-        for kind, target in st.on_signal.items():
-            lines.append(f"    {name} --> {node(target)}: signal {kind}")
-        for what, target in st.understands.items():
-            lines.append(f"    {name} --> {node(target)}: understands {what}")
-        if st.choices or st.text is not None:
-            allowed = st.interrupts if st.interrupts is not None else flow.interrupts
-            lines.append(f"    note right of {name}: interrupts: {', '.join(allowed) or 'none'}")
-        if st.next is not None and not st.choices and st.text is None:
-            lines.append(f"    {name} --> {node(st.next)}")
-        if not st.choices and st.text is None and st.next is None:
-            lines.append(f"    {name} --> [*]")
-    return "\n".join(lines)
-
-
 def run_content_graph(args) -> int:
     from bot.content import load_content
 
@@ -176,6 +144,8 @@ def run_content_graph(args) -> int:
     if flow is None:
         _print(f"unknown flow {args.flow!r}; flows: {', '.join(sorted(content.flows))}", file=sys.stderr)
         return 2
+    from bot.diagram import mermaid
+
     _print(mermaid(flow))
     return 0
 
@@ -264,19 +234,22 @@ async def run_inbox(args) -> int:
 
 def run_serve(args) -> int:
     load_settings().check()  # refuse a half-configured channel before loading the server
-    server = importlib.import_module("handlers.server")
+    from handlers import server
+
     return server.serve(host=args.host, port=args.port, scheduler=not args.no_scheduler)
 
 
 def run_line(args):
-    """``bansou line setup|render-menu``: the LINE adapter's own commands, loaded only when run."""
-    line_cli = importlib.import_module("handlers.line.cli")
+    """``bansou line setup|render-menu``: the LINE adapter's own commands."""
+    from handlers.line import cli as line_cli
+
     return line_cli.run_setup(args) if args.line_command == "setup" else line_cli.run_render(args)
 
 
 def run_worker(args) -> int:
     load_settings().check()
-    worker = importlib.import_module("handlers.worker")
+    from handlers import worker
+
     return asyncio.run(worker.run_worker())
 
 
@@ -342,8 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", help="write the images to this folder instead of CONTENT_DIR/line")
     p.set_defaults(func=run_line)
 
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    detect_command.register(sub)
+    nudges_command.register(sub)
     return parser
 
 

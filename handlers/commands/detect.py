@@ -4,7 +4,8 @@ or retrain the shipped model (``bansou detect train``).
 Standard input is read as bytes, one message a line, and every line gets an answer in input
 order: an empty line gets no signals; a line that is not valid UTF-8 is read with U+FFFD in place
 of the bad bytes and a warning naming the line goes to standard error; a line longer than
-MAX_LINE_BYTES is cut there, with a warning.
+``bot.detect.report.MAX_LINE_BYTES`` is cut there, with a warning. What is shown for a message
+comes from ``bot.detect.report``; this module is the command's arguments and printing.
 """
 from __future__ import annotations
 
@@ -13,15 +14,13 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
-from bot.detect.detector import Detector, load_detector
+from bot.detect.detector import load_detector
 from bot.detect.evaluate import LabelledFileError, evaluate, load_labelled
-from bot.detect.normalise import guess_language
+from bot.detect.report import clean_argument, detect_result, readable_lines, stream_lines
 from bot.errors import ContentInvalid
 from bot.settings import load_settings
-
-MAX_LINE_BYTES = 1_000_000
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -42,62 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return parser
 
 
-def _clean(text: str) -> str:
-    """Arguments the OS could not decode arrive with lone surrogates; make them U+FFFD."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-
-
-def _result(detector: Detector, text: str, lang: str | None) -> dict:
-    lang = lang or guess_language(text)
-    signals = detector.detect(text, lang)
-    return {"text": text, "lang": lang, "signals": [s.as_dict() for s in signals]}
-
-
-def _visible(text: str) -> str:
-    """Control characters shown as escapes, so a message cannot drive the terminal."""
-    return "".join(f"\\x{ord(c):02x}" if (ord(c) < 32 and c != "\t") or 0x7F <= ord(c) < 0xA0 else c
-                   for c in text)
-
-
-def _readable(result: dict) -> list[str]:
-    lines = [f"{_visible(result['text'])}  [{result['lang']}]"]
-    if not result["signals"]:
-        lines.append("  (no signal)")
-    for s in result["signals"]:
-        lines.append(f"  {s['kind']:<16} 「{_visible(s['evidence'])}」 at {s['start']}-{s['end']}  score {s['score']}")
-    return lines
-
-
-def _stdin_lines(stream, warn) -> Iterator[str]:
-    number = 0
-    while True:
-        raw = stream.readline(MAX_LINE_BYTES + 1)
-        if not raw:
-            return
-        number += 1
-        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-            warn(f"line {number}: longer than {MAX_LINE_BYTES:,} bytes; read up to there")
-            raw = raw[:MAX_LINE_BYTES]
-            while (rest := stream.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
-                pass
-        raw = raw.rstrip(b"\r\n")
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            warn(f"line {number}: not valid UTF-8 (byte {exc.start}); read with U+FFFD in place of the bad bytes")
-            text = raw.decode("utf-8", "replace")
-        yield text
-
-
 def _inputs(args: argparse.Namespace) -> Iterable[str]:
     if args.texts:
-        yield from (_clean(t) for t in args.texts)
+        yield from (clean_argument(t) for t in args.texts)
         return
-    yield from _stdin_lines(sys.stdin.buffer, lambda m: print(f"bansou detect: {m}", file=sys.stderr))
+    yield from stream_lines(sys.stdin.buffer, lambda m: print(f"bansou detect: {m}", file=sys.stderr))
 
 
 def _train(content_dir: Path) -> int:
@@ -139,17 +87,17 @@ async def run(args: argparse.Namespace) -> int:
             stream.reconfigure(encoding="utf-8", errors="replace")
     out = sys.stdout
     for text in _inputs(args):
-        result = _result(detector, text, args.lang)
+        result = detect_result(detector, text, args.lang)
         if args.json:
             out.write(json.dumps(result, ensure_ascii=False) + "\n")
         else:
-            out.write("\n".join(_readable(result)) + "\n")
+            out.write("\n".join(readable_lines(result)) + "\n")
     out.flush()
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point for ``python -m bot.detect.cli`` (the same as ``bansou detect``)."""
+    """Entry point for ``python -m handlers.commands.detect`` (the same as ``bansou detect``)."""
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(encoding="utf-8", errors="replace")

@@ -1,0 +1,1 @@
+"""Sub-commands of ``bansou`` with enough of their own to live apart from ``handlers/cli.py``."""
