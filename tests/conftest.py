@@ -78,7 +78,7 @@ BACKEND_MODULES = frozenset({
 # that take seconds in-process (``slow``), as whole modules or as single tests ("module::test", any
 # parameters). A test that starts a process without the mark fails in `make check`, naming the mark.
 SUBPROCESS_MODULES = frozenset({
-    "test_cli_chat.py", "test_detect_cli.py", "test_fuzz_webhooks.py", "test_multiprocess.py",
+    "test_cli_chat.py", "test_detect_cli.py", "test_fuzz_webhooks.py", "test_import_contracts.py", "test_multiprocess.py",
     "test_ops_processes.py", "test_reliability_crash.py", "test_reliability_db_outage.py",
     "test_reliability_soak.py", "test_reliability_worker.py",
 })
