@@ -1,4 +1,5 @@
 # The two set-up commands: `make run` and `make test`. `make venv` builds .venv alone.
+# `make check` is the quick loop: ruff, the import contracts and the fast tests.
 # `make run` installs only what running needs; `make test` adds the test extras (pytest, Playwright, ...).
 PYTHON ?= python3
 VENV := .venv
@@ -8,7 +9,7 @@ TEST_STAMP := $(VENV)/.installed-test
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv run test test-sqlite test-postgres bench soak clean
+.PHONY: venv run test check lint test-sqlite test-postgres bench soak clean
 
 venv: $(RUN_STAMP)
 
@@ -31,6 +32,12 @@ run: $(RUN_STAMP)
 
 test: $(TEST_STAMP)
 	scripts/test
+
+check: $(TEST_STAMP)
+	scripts/test check
+
+lint: $(TEST_STAMP)
+	scripts/test lint
 
 test-sqlite: $(TEST_STAMP)
 	scripts/test sqlite

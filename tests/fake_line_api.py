@@ -4,6 +4,10 @@ It behaves as LINE documents: a reply token works once (then, or when expired, 4
 reply token"); a push whose X-Line-Retry-Key was already accepted gets 409; profiles come from
 ``profiles``. Tests script failures with ``fail(...)``. Every request is recorded and, when a
 ``validate`` callable is given, checked (problems go to ``violations`` and get LINE's 400).
+``hold()`` makes reply calls wait (their arrival counted in ``arrived_replies``) until ``release()``,
+to catch a process with a send in flight. It runs in the test's loop (``async with fake.serve()``)
+or in a thread of its own (``with FakeLineApi() as fake:``, for tests that drive ``bansou`` processes).
+This is the one LINE fake: in-process tests, process tests and the benchmarks all use it.
 """
 from __future__ import annotations
 
@@ -84,7 +88,7 @@ class FakeLineApi:
         self.accepted_retry_keys: set[str] = set()
         self.token_owner: dict[str, str] = {}
         self._failures: dict[str, deque[Failure]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # _answer records refusals while handlers hold it
         self.url = ""
         # Rich menus, aliases, the default menu and per-user links, as LINE keeps them.
         self.richmenus: dict[str, dict[str, Any]] = {}
@@ -93,6 +97,12 @@ class FakeLineApi:
         self.default_richmenu: str | None = None
         self.user_richmenus: dict[str, str] = {}
         self.loading: list[dict[str, Any]] = []  # showLoadingAnimation bodies, in order
+        # Every reply or push call as it arrived: ("reply", reply token) or ("push", to).
+        self.attempts: list[tuple[str, str | None]] = []
+        self.rejected: list[tuple[str, int, str]] = []  # (path, status, message): replies and pushes refused
+        self.arrived_replies = 0
+        self._hold = threading.Event()
+        self._stop_thread: Callable[[], None] | None = None
         # Message quota: ``quota`` None means "none" (no limit); pushes add to ``quota_used``.
         self.quota: int | None = None
         self.quota_used = 0
@@ -133,6 +143,13 @@ class FakeLineApi:
             self.token_owner[token] = chat_id
         return token
 
+    def hold(self) -> None:
+        """Make reply calls wait (their arrival is counted) until ``release()``."""
+        self._hold.set()
+
+    def release(self) -> None:
+        self._hold.clear()
+
     def changes(self) -> list[str]:
         """Every request that changed something on LINE's side (not GETs), as "METHOD path"."""
         with self._lock:
@@ -147,12 +164,13 @@ class FakeLineApi:
         """The texts ``chat_id`` has received, in order."""
         return [t for s in self.sent_to(chat_id) for t in s.texts]
 
-    async def wait_for(self, predicate: Callable[[], bool], *, timeout: float = 10.0) -> None:
+    async def wait_for(self, predicate: Callable[[], bool], *, timeout: float = 10.0, what: str = "condition") -> None:
         """Poll until ``predicate()`` holds; raise AssertionError after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while not predicate():
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout}s; sent so far: {[s.texts for s in self.sent]}")
+                raise AssertionError(f"timed out after {timeout}s waiting for {what}; sent so far: "
+                                     f"{[s.texts for s in self.sent]}; rejected: {self.rejected[-5:]}")
             await asyncio.sleep(0.01)
 
     # ---- handlers ---------------------------------------------------------
@@ -186,10 +204,19 @@ class FakeLineApi:
 
     def _answer(self, rec: Recorded, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
         rec.status = status
+        if status >= 400 and rec.path.startswith("/v2/bot/message/"):  # a reply or push refused
+            with self._lock:
+                self.rejected.append((rec.path, status, str(body.get("message", ""))))
         return JSONResponse(body, status_code=status, headers=headers)
 
     async def _reply(self, request: Request) -> Response:
+        with self._lock:
+            self.arrived_replies += 1
+        while self._hold.is_set():
+            await asyncio.sleep(0.02)
         rec, early = await self._record(request, "reply")
+        with self._lock:
+            self.attempts.append(("reply", rec.body.get("replyToken") if isinstance(rec.body, dict) else None))
         if early is not None:
             return early
         token = rec.body["replyToken"]
@@ -206,6 +233,8 @@ class FakeLineApi:
 
     async def _push(self, request: Request) -> Response:
         rec, early = await self._record(request, "push")
+        with self._lock:
+            self.attempts.append(("push", rec.body.get("to") if isinstance(rec.body, dict) else None))
         if early is not None:
             return early
         key = request.headers.get("x-line-retry-key")
@@ -434,10 +463,20 @@ class FakeLineApi:
         self.url = f"http://127.0.0.1:{port}"
 
         def stop() -> None:
+            self.release()
             server.should_exit = True
             thread.join(timeout=5)
 
         return stop
+
+    def __enter__(self) -> "FakeLineApi":
+        self._stop_thread = self.start_thread()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._stop_thread is not None:
+            self._stop_thread()
+            self._stop_thread = None
 
 
 def _image_problem(image: bytes, content_type: str, menu: dict[str, Any]) -> str | None:

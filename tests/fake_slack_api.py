@@ -324,7 +324,7 @@ class SlackHarness:
 
 
 # ---------------------------------------------------------------------------------------------
-# Fixtures (import them into a test module: ``from tests.fake_slack_api import slack, slack_api``)
+# Fixtures (tests/conftest.py registers this module as a plugin: ``slack`` and ``slack_api`` are everywhere)
 
 import pytest  # noqa: E402
 

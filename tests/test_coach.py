@@ -35,10 +35,10 @@ async def onboard(rt, *, keep_words: bool, lang="en"):
 
 
 async def checkin(rt, reflection: str):
-    out = await say(rt, "check-in")
+    await say(rt, "check-in")
     for score in ("2", "3", "4"):
-        out = await say(rt, score)
-    out = await say(rt, reflection)
+        await say(rt, score)
+    await say(rt, reflection)
     return await say(rt, "ok")
 
 

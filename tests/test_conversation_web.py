@@ -14,7 +14,7 @@ from bot.reminders.models import ReminderPrefs
 from bot.store import repo
 from bot.store.models import CheckIn
 from bot.types import UserKey
-from tests.test_web_api import BASE, JSON, _visitor_id, make_app
+from tests.web_harness import BASE, JSON, _visitor_id, make_app
 
 BUTTONS_WORDS = re.compile(r"ボタン|button", re.I)
 

@@ -16,7 +16,7 @@ from bot.store import repo
 from bot.store.models import Conversation, SignalRecord, StoredMessage
 from bot.types import Inbound, UserKey
 from tests.fake_line_api import FakeLineApi, line_id, running_bansou, text_event
-from tests.fake_slack_api import dm, slack, slack_api  # noqa: F401  (fixtures)
+from tests.fake_slack_api import dm
 from tests.line_openapi import LineSpec
 
 JSON = {"Content-Type": "application/json", "Origin": "http://testserver"}

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.test_web_browser import LOOPBACK, Page, browser, server  # noqa: F401  (fixtures)
+from tests.browser_harness import LOOPBACK, Page
 
 pytestmark = pytest.mark.browser
 

@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 
 from bot.inbox import InboxWorker, backoff_delay
 from bot.store.models import InboxEvent
-from tests.fake_slack_api import dm, slack, slack_api  # noqa: F401
+from tests.fake_slack_api import dm
 
 
 async def _row(slack) -> InboxEvent:

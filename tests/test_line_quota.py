@@ -4,10 +4,8 @@ out, while replies (free of quota) still go."""
 from __future__ import annotations
 
 import random
-from dataclasses import replace
 from datetime import datetime, timezone
 
-import httpx
 import pytest
 from sqlalchemy import select
 

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -20,7 +19,7 @@ from sqlalchemy import select
 from bot.reminders.models import ReminderOutbox, ReminderPrefs
 from bot.store.db import Database
 from bot.store.models import InboxEvent, User
-from tests.fake_apis import FakeLine, line_user_id, text_event
+from tests.fake_line_api import FakeLineApi, line_id, text_event
 from tests.procs import ProcessGroup
 from tests.test_ops_processes import line_env, post
 
@@ -32,19 +31,19 @@ REMINDER_USERS = 40
 
 
 async def test_two_web_processes_answer_each_users_events_in_order_exactly_once(database_url, tmp_path):
-    with FakeLine() as line, ProcessGroup(tmp_path) as group:
+    with FakeLineApi() as line, ProcessGroup(tmp_path) as group:
         env = line_env(database_url, line)
         webs = [group.server(env=env, name=f"web{i}") for i in (1, 2)]
         for w in webs:
             await w.wait_ready()
-        users = [line_user_id() for _ in range(USERS)]
+        users = [line_id() for _ in range(USERS)]
         tokens: dict[str, list[str]] = {u: [] for u in users}
         firsts = {}
 
         async def conversation(n: int, user: str) -> None:
             async with httpx.AsyncClient(timeout=15) as http:
                 for i in range(MESSAGES_EACH):
-                    token = line.reply_token(user)
+                    token = line.issue_reply_token(user)
                     tokens[user].append(token)
                     event = text_event(user, f"message {i} from {n}", reply_token=token)
                     if i == 0:
@@ -59,11 +58,11 @@ async def test_two_web_processes_answer_each_users_events_in_order_exactly_once(
                 await post(http, webs[(n + 1) % 2].url, again)
 
         total = USERS * MESSAGES_EACH
-        await line.wait_for_async(lambda: len(line.sent) >= total, timeout=120, what=f"{total} answers")
+        await line.wait_for(lambda: len(line.sent) >= total, timeout=120, what=f"{total} answers")
         await asyncio.sleep(2.0)  # time for anything extra (a double answer) to show up
 
         for user in users:
-            answered = [d.token for d in line.delivered_to(user)]
+            answered = [d.token for d in line.sent_to(user)]
             assert answered == tokens[user], f"{user}: answers out of order or missing:\n{group.logs()}"
         calls = Counter(line.attempts)
         assert [c for c, n in calls.items() if n > 1] == [], "an event was sent to LINE twice"
@@ -87,7 +86,7 @@ async def _users_with_a_reminder_due_now(database_url: str, n: int) -> list[str]
     tz = ZoneInfo("Asia/Tokyo")
     now = datetime.now(timezone.utc)
     due = now.replace(second=0, microsecond=0) - timedelta(minutes=1)
-    ids = [line_user_id() for _ in range(n)]
+    ids = [line_id() for _ in range(n)]
     db = Database(database_url)
     try:
         async with db.session() as s:
@@ -108,15 +107,15 @@ async def _users_with_a_reminder_due_now(database_url: str, n: int) -> list[str]
 
 
 async def test_two_workers_send_each_due_reminder_once(database_url, tmp_path):
-    with FakeLine() as line, ProcessGroup(tmp_path) as group:
+    with FakeLineApi() as line, ProcessGroup(tmp_path) as group:
         env = line_env(database_url, line, REMINDER_TICK_SECONDS="0.3", LOG_LEVEL="INFO")
         workers = [group.worker(env=env, name=f"worker{i}") for i in (1, 2)]
         for w in workers:  # both ticking before anything is due, so they race for the same rows
-            await line.wait_for_async(lambda w=w: "scheduler started" in w.log() or not w.alive(), timeout=60,
+            await line.wait_for(lambda w=w: "scheduler started" in w.log() or not w.alive(), timeout=60,
                                       what=f"{w.name} to start")
             assert w.alive(), w.log()
         ids = await _users_with_a_reminder_due_now(database_url, REMINDER_USERS)
-        await line.wait_for_async(lambda: len(line.sent) >= REMINDER_USERS, timeout=90,
+        await line.wait_for(lambda: len(line.sent) >= REMINDER_USERS, timeout=90,
                                   what=f"{REMINDER_USERS} reminders")
         await asyncio.sleep(2.0)  # several more ticks of both workers
         for w in workers:

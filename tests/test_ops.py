@@ -9,8 +9,6 @@ import logging
 import subprocess
 import sys
 import textwrap
-from dataclasses import replace
-from datetime import timedelta
 
 import httpx
 import pytest

@@ -12,8 +12,8 @@ import pytest
 
 from bot.runtime import build_runtime
 from tests.conftest import BACKEND, settings_with
-from tests.fake_slack_api import SlackHarness, dm, slack_api, slack_settings  # noqa: F401
-from tests.test_web_api import BASE, Visitor, onboard
+from tests.fake_slack_api import SlackHarness, dm, slack_settings
+from tests.web_harness import BASE, Visitor, onboard
 
 TOKEN = "scrape-me-7f3a"
 

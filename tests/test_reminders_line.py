@@ -3,7 +3,7 @@ the Messaging API that checks every request against LINE's OpenAPI description."
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 

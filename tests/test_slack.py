@@ -13,7 +13,7 @@ from sqlalchemy import select
 from bot.store import repo
 from bot.store.models import InboxEvent
 from bot.types import UserKey
-from tests.fake_slack_api import SIGNING_SECRET, TEAM, SlackHarness, dm, slack, slack_api  # noqa: F401
+from tests.fake_slack_api import SIGNING_SECRET, TEAM, SlackHarness, dm
 
 
 # -- request verification ----------------------------------------------------------------------

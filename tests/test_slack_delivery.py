@@ -13,7 +13,7 @@ from bot.types import Choice, Reply, UserKey
 from handlers.slack import build_channel, build_sender
 from handlers.slack.blocks import SlackMessage, render_replies
 from handlers.slack.sender import ChannelPacer
-from tests.fake_slack_api import BOT_TOKEN, TEAM, dm, slack, slack_api  # noqa: F401
+from tests.fake_slack_api import BOT_TOKEN, TEAM, dm
 
 
 async def _event(slack, event_id: str) -> InboxEvent:

@@ -15,7 +15,7 @@ from bot.runtime import build_runtime
 from bot.store import repo
 from bot.types import UserKey
 from handlers.app import create_app
-from tests.fake_slack_api import SIGNING_SECRET, dm, event_body, signed_headers, slack_api, slack_settings  # noqa: F401
+from tests.fake_slack_api import SIGNING_SECRET, dm, event_body, signed_headers, slack_settings
 
 
 async def test_done_when_a_signed_dm_is_answered_a_retry_is_not_coach_acks_and_app_home_shows_the_trend(

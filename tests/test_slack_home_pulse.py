@@ -13,7 +13,7 @@ from bot.store.slack_models import SlackTeam
 from bot.types import Signal, UserKey
 from handlers.slack.home import sparkline, weekly_patterns, weekly_trend
 from handlers.slack.pulse import due_pulse_week, run_team_pulse, summarize_team_week
-from tests.fake_slack_api import TEAM, slack, slack_api  # noqa: F401
+from tests.fake_slack_api import TEAM
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.store.models import CheckIn, InboxEvent
-from tests.fake_slack_api import slack, slack_api  # noqa: F401
 
 
 def _answers(energy=None, boundaries=None, respect=None, reflection=None) -> dict:

@@ -11,7 +11,7 @@ from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallation
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 
 from bot.runtime import build_runtime
-from tests.fake_slack_api import SlackHarness, dm, slack_api, slack_settings  # noqa: F401
+from tests.fake_slack_api import SlackHarness, dm, slack_settings
 
 CLIENT_ID = "1111.2222"
 

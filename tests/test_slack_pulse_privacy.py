@@ -17,7 +17,7 @@ from bot.errors import ConfigError
 from bot.settings import load_settings
 from bot.store.slack_models import SlackPulseRelease, SlackTeam
 from handlers.slack.pulse import due_pulse_week, release_allowed, run_team_pulse
-from tests.fake_slack_api import TEAM, slack, slack_api  # noqa: F401
+from tests.fake_slack_api import TEAM
 from tests.test_slack_home_pulse import _checkin, _member
 
 MONDAY_TOKYO_0930 = datetime(2026, 1, 12, 0, 30, tzinfo=timezone.utc)

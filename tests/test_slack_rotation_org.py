@@ -4,7 +4,6 @@ reminders and team-level sends, with the real AsyncWebClient against the local S
 from __future__ import annotations
 
 import re
-import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -14,7 +13,7 @@ from bot.delivery import Delivery
 from bot.runtime import build_runtime
 from bot.store import repo
 from bot.types import Reply, UserKey
-from tests.fake_slack_api import SlackHarness, dm, event_body, slack_api, slack_settings  # noqa: F401
+from tests.fake_slack_api import SlackHarness, dm, event_body, slack_settings
 
 CLIENT_ID = "1111.2222"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.runtime import build_runtime
-from tests.fake_slack_api import SlackHarness, dm, event_body, slack_api, slack_settings  # noqa: F401
+from tests.fake_slack_api import SlackHarness, dm, event_body, slack_settings
 
 
 async def test_socket_mode_events_go_through_the_inbox_and_are_acked(settings, clock, slack_api):

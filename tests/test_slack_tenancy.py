@@ -18,7 +18,7 @@ from bot.store import repo
 from bot.store.models import CheckIn, User
 from bot.types import Reply, UserKey
 from handlers.slack.pulse import PulseWeek, team_week_rows
-from tests.fake_slack_api import SlackHarness, dm, slack_api, slack_settings  # noqa: F401
+from tests.fake_slack_api import SlackHarness, dm, slack_settings
 
 CLIENT_ID = "1111.2222"
 T1, T2 = "T0ONE", "T0TWO"

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.test_web_browser import CHROMIUM, CHROMIUM_ARGS, Page, browser, server, sync_api  # noqa: F401
+from tests.browser_harness import Page, sync_api
 
 pytestmark = pytest.mark.browser
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from bot.delivery import Delivery
 from bot.store.models import User
 from bot.types import Reply, UserKey
-from tests.conftest import settings_with
-from tests.test_web_api import BASE, JSON, Visitor, _visitor_id, app, make_app, onboard, web  # noqa: F401
+from tests.web_harness import BASE, JSON, Visitor, _visitor_id, make_app, onboard
 
 
 async def test_a_reminder_queued_after_the_table_emptied_is_not_taken_for_one_already_seen(web, runtime):

@@ -18,7 +18,6 @@ import asyncio
 import json
 import random
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable

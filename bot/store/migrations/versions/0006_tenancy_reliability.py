@@ -67,7 +67,7 @@ def upgrade() -> None:
         # that has seen id N ignores every id up to N). Rebuilt with its rows; the sequence
         # continues after the largest id present.
         with op.batch_alter_table("web_pending_messages", recreate="always",
-                                  table_kwargs={"sqlite_autoincrement": True}) as batch:
+                                  table_kwargs={"sqlite_autoincrement": True}):
             pass
         op.execute("INSERT INTO sqlite_sequence (name, seq) SELECT 'web_pending_messages', COALESCE(MAX(id), 0) "
                    "FROM web_pending_messages WHERE NOT EXISTS "
