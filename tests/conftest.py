@@ -71,6 +71,8 @@ BACKEND_MODULES = frozenset({
     "test_line_delivery.py",          # group notices (a dialect upsert), work resumed at the next start
     "test_slack_delivery.py",         # the posted-parts ledger across retries
     "test_slack_home_pulse.py",       # a week's pulse claimed by a conditional UPDATE, posted once
+    "test_store_backend.py",          # the driver's behaviour: errors, rollbacks, an abandoned transaction
+    "test_inbox_enrichment.py",       # no transaction or lock open while a profile is fetched
 })
 
 
