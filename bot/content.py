@@ -482,6 +482,7 @@ UI_ROLES = {
     "greeting": "common.greeting",
     "cannot_answer": "common.cannot_answer",
     "ask_back": "common.ask_back",
+    "understood_choice": "common.understood_choice",
     "idle_open": "common.idle_open",
     "idle_hard": "common.idle_hard",
     "idle_good": "common.idle_good",

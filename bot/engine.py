@@ -817,6 +817,10 @@ def _answer(run: _Run, convo: ConvoState, flow: FlowSpec, st: StateSpec, text: s
             len(folded.split()) <= 6 if U._is_ascii(folded) else len(folded) <= 20)
         ch, tied = _choice_by_meaning(run, st, text, answer, paraphrase=short)
         if ch is not None:
+            label = run.label(ch.label)
+            if len(st.choices) > 2 and U.fold(label) != folded and not (answer and answer in ch.means):
+                # Read from their own words among several options: say which one we took.
+                run.ui("understood_choice", {"option": label})
             return _take_choice(run, flow, st, ch, vars)
         if tied:
             return _clarify(run, convo, flow, st, vars, only=tied)

@@ -510,7 +510,8 @@ def test_client_review_unsure_in_own_words(chat: Chat):
     chat.pick("client_review.advice_overruled")
     chat.pick("client_review.msg_neutral")
     chat.say("free")
-    assert chat.ids == ["client_review.reflect_unsure"]
+    # read from their own words among several options: which one was taken may be said first
+    assert chat.ids[-1] == "client_review.reflect_unsure" and set(chat.ids[:-1]) <= {"common.understood_choice"}
     chat.pick("common.skip")
     assert chat.ids == ["client_review.choose_from_start"]
     assert chat.state == "idle"
@@ -1005,3 +1006,14 @@ def test_humming_at_an_offer_does_not_start_the_practice(chat: Chat):
     assert "offer.overwork" in chat.ids
     chat.send("うーん" if chat.lang == "ja" else "hmm")
     assert not chat.state.startswith("rest:")
+
+
+def test_an_option_read_from_own_words_among_several_is_named(chat: Chat):
+    """「月曜がいいな」 / "Mondays please" picks one of four presets: the reply says which one it took."""
+    chat.follow()
+    chat.pick(f"onboarding.lang_{chat.lang}")
+    chat.pick("onboarding.consent_yes")
+    chat.send("月曜の朝がいいな" if chat.lang == "ja" else "Mondays please")
+    assert chat.ids[0] == "common.understood_choice"
+    assert chat.content.text("reminders.preset.monday_morning", chat.lang) in chat.texts[0]
+    assert chat.effect("reminders").args["preset"] == "monday_morning"
