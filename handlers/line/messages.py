@@ -139,6 +139,8 @@ def to_line_messages(replies: Iterable[Reply], rich_messages: dict[str, dict[str
     messages: list[dict[str, Any]] = []
     choices: tuple[Choice, ...] = ()
     for index, reply in enumerate(replies):
+        if not isinstance(reply, Reply):  # a typed item LINE has no place for (Slack's App Home)
+            continue
         rich = (rich_messages or {}).get(str(index))
         if rich is not None:
             messages.append(dict(rich))  # a Flex message standing for this reply (its text is the alt text)
