@@ -130,6 +130,23 @@ class HomeView:
     reminders: ReminderStatus | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class CheckinCard:
+    """A check-in just saved, to show as a card (LINE: a Flex message): ``scores`` is (metric, 1–5 or
+    None when skipped) for each of ``bot.insights.SCORES``."""
+
+    language: str
+    scores: tuple[tuple[str, int | None], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TrendCard:
+    """A person's weekly check-in averages, oldest week first, to show as a chart (LINE: a Flex message)."""
+
+    language: str
+    trend: tuple[WeekScores, ...]
+
+
 # What an adapter is asked to send: a message, or a typed item that a platform renders its own way
 # (or not at all). Never a stand-in message.
-Outgoing = Reply | HomeView
+Outgoing = Reply | HomeView | CheckinCard | TrendCard
