@@ -12,7 +12,7 @@ import pytest
 from bot.delivery import outgoing_from_json, outgoing_to_json, replies_of, reply_to_json
 from bot.inbox import Parcel
 from bot.insights import WeekScores
-from bot.types import Choice, HomeView, ReminderStatus, Reply, Signal
+from bot.types import CheckinCard, Choice, HomeView, ReminderStatus, Reply, Signal, TrendCard
 from handlers.line.messages import to_line_messages
 from handlers.slack.blocks import render_replies
 from tests.fake_slack_api import slack, slack_api  # noqa: F401
@@ -37,6 +37,35 @@ def test_a_home_view_round_trips_through_json(reminders):
     parcel = Parcel([home], context={"user": "UBEN"})
     again = Parcel.from_json(json.loads(json.dumps(parcel.to_json())))
     assert again.replies == [home] and again.context == {"user": "UBEN"}
+
+
+@pytest.mark.parametrize("card", [
+    CheckinCard(language="ja", scores=(("energy", 4), ("boundaries", None), ("client_respect", 5))),
+    TrendCard(language="en", trend=TREND),
+])
+def test_a_card_round_trips_through_json(card):
+    stored = json.loads(json.dumps(Parcel([Reply(text="saved", message_id="checkin.saved"), card]).to_json()))
+    assert Parcel.from_json(stored).replies[1] == card
+
+
+def test_line_encodes_a_card_as_the_flex_message_it_always_sent():
+    from bot.content import load_content
+    from handlers.line import flex
+
+    content = load_content(ROOT / "content")
+
+    def text(lang):
+        return lambda mid, values=None: content.text(mid, lang, values)
+
+    scores = (("energy", 4), ("boundaries", None), ("client_respect", 5))
+    assert flex.card_message(CheckinCard(language="ja", scores=scores), text=text("ja")) == flex.checkin_summary(
+        dict(scores), text=text("ja"))
+    chart = flex.card_message(TrendCard(language="en", trend=TREND), text=text("en"))
+    assert chart == flex.weekly_trend(TREND, text=text("en"), week_label=lambda d: text("en")(
+        "line.trend.week", {"date": d.strftime("%b %-d")}))
+    assert "Nov 23" in json.dumps(chart)
+    # Only LINE draws cards: Slack's messages leave them out.
+    assert render_replies([TrendCard(language="en", trend=TREND)], texts=lambda mid: mid) == []
 
 
 def test_a_reply_keeps_its_stored_form_and_round_trips_beside_a_home_view():
