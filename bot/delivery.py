@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from datetime import date
+from typing import Any, Iterable, Protocol, Sequence
 
-from bot.types import Reply, UserKey
+from bot.types import CheckinCard, HomeView, Outgoing, ReminderStatus, Reply, TrendCard, UserKey
 
 
 class DeliveryError(Exception):
@@ -48,3 +49,68 @@ def reply_from_json(data: dict[str, Any]) -> Reply:
     return Reply(text=data["text"], message_id=data["message_id"], style=data.get("style", "normal"),
                  choices=tuple(Choice(label=c[0], value=c[1]) for c in data.get("choices", [])),
                  evidence=tuple(Signal(**s) for s in data.get("evidence", [])))
+
+
+def replies_of(items: Iterable[Outgoing]) -> list[Reply]:
+    """The messages among outgoing items, in order; typed items (a home view, a card) are left to
+    the codecs that know how to show them."""
+    return [item for item in items if isinstance(item, Reply)]
+
+
+def _trend_to_json(trend) -> list[dict[str, Any]]:
+    return [{"week_start": w.week_start.isoformat(), "count": w.count, "energy": w.energy,
+             "boundaries": w.boundaries, "client_respect": w.client_respect} for w in trend]
+
+
+def _trend_from_json(rows: list[dict[str, Any]]) -> tuple:
+    from bot.insights import WeekScores
+
+    return tuple(WeekScores(week_start=date.fromisoformat(w["week_start"]), count=w["count"], energy=w["energy"],
+                            boundaries=w["boundaries"], client_respect=w["client_respect"]) for w in rows)
+
+
+def home_view_to_json(view: HomeView) -> dict[str, Any]:
+    r = view.reminders
+    return {"kind": "home", "language": view.language,
+            "trend": _trend_to_json(view.trend),
+            "patterns": [[ws.isoformat(), [[k, n] for k, n in counts]] for ws, counts in view.patterns],
+            "reminders": None if r is None else {
+                "state": r.state, "paused_until": r.paused_until.isoformat() if r.paused_until else None,
+                "preset_label": r.preset_label, "days": list(r.days), "time_of_day": r.time_of_day}}
+
+
+def home_view_from_json(data: dict[str, Any]) -> HomeView:
+    r = data.get("reminders")
+    return HomeView(
+        language=data["language"],
+        trend=_trend_from_json(data.get("trend", [])),
+        patterns=tuple((date.fromisoformat(ws), tuple((k, n) for k, n in counts))
+                       for ws, counts in data.get("patterns", [])),
+        reminders=None if r is None else ReminderStatus(
+            state=r["state"], paused_until=date.fromisoformat(r["paused_until"]) if r.get("paused_until") else None,
+            preset_label=r.get("preset_label"), days=tuple(r.get("days", ())), time_of_day=r.get("time_of_day")))
+
+
+def outgoing_to_json(item: Outgoing) -> dict[str, Any]:
+    """JSON for any outgoing item; a reply keeps the plain form stored before typed items existed."""
+    if isinstance(item, HomeView):
+        return home_view_to_json(item)
+    if isinstance(item, CheckinCard):
+        return {"kind": "checkin_card", "language": item.language, "scores": [[m, v] for m, v in item.scores]}
+    if isinstance(item, TrendCard):
+        return {"kind": "trend_card", "language": item.language, "trend": _trend_to_json(item.trend)}
+    return reply_to_json(item)
+
+
+def outgoing_from_json(data: dict[str, Any]) -> Outgoing:
+    """The item ``outgoing_to_json`` wrote (no ``kind``: a reply)."""
+    kind = data.get("kind")
+    if kind == "home":
+        return home_view_from_json(data)
+    if kind == "checkin_card":
+        return CheckinCard(language=data["language"], scores=tuple((m, v) for m, v in data["scores"]))
+    if kind == "trend_card":
+        return TrendCard(language=data["language"], trend=_trend_from_json(data["trend"]))
+    if kind is not None:
+        raise ValueError(f"unknown outgoing item kind: {kind!r}")
+    return reply_from_json(data)

@@ -35,11 +35,11 @@ from typing import Any, Callable, Protocol
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.delivery import Delivery, DeliveryError, reply_from_json, reply_to_json
+from bot.delivery import Delivery, DeliveryError, outgoing_from_json, outgoing_to_json
 from bot.retry import BACKOFF_CAP_SECONDS, DEFAULT_HORIZON, backoff_delay, next_attempt_at  # noqa: F401 - re-exported
 from bot.store.db import Database
 from bot.store.models import InboxEvent
-from bot.types import Reply, UserKey
+from bot.types import Outgoing, UserKey
 
 log = logging.getLogger("bansou.inbox")
 IDEMPOTENCY_NAMESPACE = uuid.UUID("6f2c1f7e-6a53-4e0e-9d4b-6b616e736f75")
@@ -64,17 +64,18 @@ class IncomingEvent:
 
 @dataclass(slots=True)
 class Parcel:
-    """Replies ready to go out for one event, with the platform context needed to send them."""
+    """What goes out for one event (replies, and typed items such as a home view), with the platform
+    context needed to send it."""
 
-    replies: list[Reply]
+    replies: list[Outgoing]
     context: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"replies": [reply_to_json(r) for r in self.replies], "context": self.context}
+        return {"replies": [outgoing_to_json(r) for r in self.replies], "context": self.context}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Parcel":
-        return cls(replies=[reply_from_json(r) for r in data.get("replies", [])], context=data.get("context", {}))
+        return cls(replies=[outgoing_from_json(r) for r in data.get("replies", [])], context=data.get("context", {}))
 
 
 @dataclass(slots=True)

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Literal
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:  # bot.insights imports this module; annotations only
+    from bot.insights import WeekScores
 
 SIGNAL_KINDS: tuple[str, ...] = (
     "overwork",
@@ -97,3 +100,53 @@ class Reply:
             "text": self.text,
             "choices": [{"label": c.label, "value": c.value} for c in self.choices],
         }
+
+
+ReminderState = Literal["off", "paused", "on"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderStatus:
+    """Where a person's reminders stand: ``off``; ``paused`` until ``paused_until`` (a date in their
+    timezone); or ``on``, with the message id of their preset's label, or else their days and time."""
+
+    state: ReminderState
+    paused_until: date | None = None
+    preset_label: str | None = None
+    days: tuple[str, ...] = ()
+    time_of_day: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HomeView:
+    """A person's home (Slack's App Home): what it shows, not how. ``trend`` is one entry per week,
+    oldest first; ``patterns`` is (week start, ((signal kind, count), ...)) for the weeks that had
+    any, newest first; ``reminders`` is None when there is nothing to say about them (no user yet,
+    or no reminders in this build). Never any text the person wrote."""
+
+    language: str
+    trend: tuple[WeekScores, ...]
+    patterns: tuple[tuple[date, tuple[tuple[str, int], ...]], ...] = ()
+    reminders: ReminderStatus | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckinCard:
+    """A check-in just saved, to show as a card (LINE: a Flex message): ``scores`` is (metric, 1–5 or
+    None when skipped) for each of ``bot.insights.SCORES``."""
+
+    language: str
+    scores: tuple[tuple[str, int | None], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TrendCard:
+    """A person's weekly check-in averages, oldest week first, to show as a chart (LINE: a Flex message)."""
+
+    language: str
+    trend: tuple[WeekScores, ...]
+
+
+# What an adapter is asked to send: a message, or a typed item that a platform renders its own way
+# (or not at all). Never a stand-in message.
+Outgoing = Reply | HomeView | CheckinCard | TrendCard

@@ -3,13 +3,15 @@
 Each builder returns a complete LINE message object (``type: flex``) with an ``altText`` for
 notifications and for clients that cannot show Flex. Words come from content
 (``content/messages/*/line.yaml``) through ``text(message_id, values)``; numbers from the
-check-in itself or from ``handlers.slack.home.weekly_trend`` (averages per week, never text).
+check-in itself or from ``bot.insights.weekly_trend`` (averages per week, never text);
+``card_message`` encodes the core's ``CheckinCard`` and ``TrendCard`` items with them.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from bot.types import CheckinCard, TrendCard
 from handlers.line.messages import line_length
 
 ALT_TEXT_MAX = 400
@@ -100,3 +102,12 @@ def weekly_trend(weeks: Sequence[Any], *, text: Texts, week_label: Callable[[Any
               "footer": {"type": "box", "layout": "vertical", "paddingTop": "none", "contents": [
                   _text(text("line.trend.note"), size="xs", color=SUBTEXT)]}}
     return {"type": "flex", "altText": _alt(text("line.trend.alt", {"weeks": recorded})), "contents": bubble}
+
+
+def card_message(card: CheckinCard | TrendCard, *, text: Texts) -> dict[str, Any]:
+    """The Flex message for one of the core's cards, in the card's language (``text`` speaks it)."""
+    if isinstance(card, CheckinCard):
+        return checkin_summary(dict(card.scores), text=text)
+    ja = card.language == "ja"
+    return weekly_trend(card.trend, text=text, week_label=lambda d: text(
+        "line.trend.week", {"date": f"{d.month}/{d.day}" if ja else d.strftime("%b %-d")}))

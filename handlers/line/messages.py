@@ -132,8 +132,9 @@ def quick_reply_items(choices: Sequence[Choice]) -> list[dict[str, Any]]:
 
 def to_line_messages(replies: Iterable[Reply], rich_messages: dict[str, dict[str, Any]] | None = None
                      ) -> list[dict[str, Any]]:
-    """LINE message objects for ``replies``, in order: text, or for reply ``i`` the finished message
-    ``rich_messages[str(i)]`` (a Flex card; keys are strings because they travel in JSON). The
+    """LINE message objects for ``replies``, in order: text, or for item ``i`` the finished message
+    ``rich_messages[str(i)]`` (a Flex card; keys are strings because they travel in JSON). A typed
+    item with no finished message (Slack's App Home) is left out. The
     buttons of the last reply that has any go on the very last message (LINE shows quick replies
     only on the latest message)."""
     messages: list[dict[str, Any]] = []
@@ -141,10 +142,10 @@ def to_line_messages(replies: Iterable[Reply], rich_messages: dict[str, dict[str
     for index, reply in enumerate(replies):
         rich = (rich_messages or {}).get(str(index))
         if rich is not None:
-            messages.append(dict(rich))  # a Flex message standing for this reply (its text is the alt text)
-        else:
+            messages.append(dict(rich))  # a Flex message for this item (a card; or a reply, its text the alt text)
+        elif isinstance(reply, Reply):
             messages.extend({"type": "text", "text": chunk} for chunk in split_text(reply.text))
-        if reply.choices:
+        if isinstance(reply, Reply) and reply.choices:
             choices = reply.choices
     if messages and choices:
         items = quick_reply_items(choices)

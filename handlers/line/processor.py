@@ -16,7 +16,7 @@ from bot.inbox import Parcel, StoredEvent
 from bot.runtime import Runtime
 from bot.store import repo
 from bot.store.models import NotifiedGroup
-from bot.types import Reply, UserKey
+from bot.types import CheckinCard, Outgoing, Reply, TrendCard, UserKey
 from handlers.line import flex
 from handlers.line.api import LineApi
 from handlers.line.events import (
@@ -26,8 +26,6 @@ from handlers.line.messages import to_line_messages
 
 log = logging.getLogger("bansou.line")
 CHECKIN_SAVED = "checkin.saved"             # the words that close a check-in (content/flows/checkin.yaml)
-CHECKIN_SUMMARY = "line.checkin_summary"    # the Flex card after them
-TREND_SUMMARY = "line.trend"
 WELCOME_BACK = "line.welcome_back"
 
 
@@ -95,7 +93,7 @@ class LineProcessor:
         context = route_context(payload)
         saved = next((e for e in outcome.effects if e.name == "save_checkin"), None)
         if saved is not None and outcome.user_id is not None:
-            self._add_checkin_summary(replies, context, saved.args, outcome.language)
+            self._add_checkin_summary(replies, saved.args, outcome.language)
         if outcome.user_id is not None and (etype == "follow" or any(e.name == "set_language" for e in outcome.effects)):
             context["richmenu"] = outcome.language  # linked at delivery, outside the transaction
         return Parcel(replies=replies, context=context)
@@ -104,29 +102,23 @@ class LineProcessor:
         content = self.runtime.content
         return lambda mid, values=None: content.text(mid, lang, values)
 
-    def _add_checkin_summary(self, replies: list[Reply], context: dict, scores: dict, lang: str) -> None:
-        """Put a Flex card of the saved check-in right after the "saved" words."""
-        card = flex.checkin_summary({m: scores.get(m) for m in flex.METRICS}, text=self._text(lang))
-        after = next((i for i, r in enumerate(replies) if r.message_id == CHECKIN_SAVED), len(replies) - 1)
-        replies.insert(after + 1, Reply(text=card["altText"], message_id=CHECKIN_SUMMARY))
-        # Indices of replies after the insertion moved by one; none of them carries a card yet.
-        context["flex"] = {str(after + 1): card}
+    @staticmethod
+    def _add_checkin_summary(replies: list[Outgoing], scores: dict, lang: str) -> None:
+        """Put a card of the saved check-in (a Flex message, at delivery) right after the "saved" words."""
+        after = next((i for i, r in enumerate(replies) if isinstance(r, Reply) and r.message_id == CHECKIN_SAVED),
+                     len(replies) - 1)
+        replies.insert(after + 1, CheckinCard(language=lang, scores=tuple((m, scores.get(m)) for m in flex.METRICS)))
 
     async def _trend(self, session: AsyncSession, user, payload: dict, event: StoredEvent) -> Parcel:
-        """The rich menu's "my trend": eight weeks of check-in averages as a Flex bar chart."""
+        """The rich menu's "my trend": eight weeks of check-in averages (a Flex bar chart, at delivery)."""
         from bot.insights import TREND_WEEKS, weekly_trend, window_start, zone
 
         now = event.received_at
         tz = zone(user.timezone, self.runtime.settings.default_timezone)
         since = window_start(now, tz=tz, weeks=TREND_WEEKS)
         weeks = weekly_trend(await repo.checkins_since(session, user.id, since), now=now, tz=tz)
-        lang = user.language
-        text = self._text(lang)
-        card = flex.weekly_trend(weeks, text=text, week_label=lambda d: text(
-            "line.trend.week", {"date": f"{d.month}/{d.day}" if lang == "ja" else d.strftime("%b %-d")}))
         await repo.update_user(session, user, {"last_message_at": now})
-        return Parcel(replies=[Reply(text=card["altText"], message_id=TREND_SUMMARY)],
-                      context={**route_context(payload), "flex": {"0": card}})
+        return Parcel(replies=[TrendCard(language=user.language, trend=tuple(weeks))], context=route_context(payload))
 
     async def _welcome_back(self, session: AsyncSession, user, payload: dict) -> Parcel:
         """An unblock: the person is already known, so no second onboarding; just a warm hello."""
@@ -165,7 +157,11 @@ class LineProcessor:
 
     async def deliver(self, delivery: Delivery, parcel: Parcel) -> None:
         ctx = parcel.context
-        messages = to_line_messages(parcel.replies, ctx.get("flex"))
+        rich = dict(ctx.get("flex") or {})  # finished cards kept in parcels stored before the typed ones
+        for index, item in enumerate(parcel.replies):
+            if isinstance(item, (CheckinCard, TrendCard)):
+                rich[str(index)] = flex.card_message(item, text=self._text(item.language))
+        messages = to_line_messages(parcel.replies, rich)
         to = ctx.get("to") or delivery.user.user_id
         if messages:
             token = ctx.get("reply_token") if ctx.get("send") == "reply" else None

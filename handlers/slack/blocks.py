@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.crisis import is_link
+from bot.delivery import replies_of
 from bot.types import Reply
 
 SECTION_MAX = 3000          # characters in a section's text
@@ -126,7 +127,7 @@ def render_replies(replies: Sequence[Reply], *, texts: Texts) -> list[SlackMessa
     blocks: list[dict[str, Any]] = []
     fallback: list[str] = []
     action_no = 0
-    for reply in replies:
+    for reply in replies_of(replies):  # a typed item (a home view) is not a message
         rb = reply_blocks(reply, texts=texts, first_action=action_no)
         action_no += len(reply.choices)
         if blocks and len(blocks) + len(rb) > BLOCKS_MAX:

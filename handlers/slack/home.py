@@ -1,23 +1,23 @@
 """App Home: the user's check-in trend, the patterns noticed lately, and reminder buttons.
 
-The numbers come from the core (``bot.insights.weekly_trend`` and ``weekly_patterns``, pure
-functions over rows); ``build_home_view`` only renders them as a Block Kit ``home`` view in the
-user's language, and ``load_home_view`` reads the rows. Never any text the user wrote.
+The core reads what a home shows into a ``bot.types.HomeView`` (``bot.home.load_home``); this
+module only encodes it (``encode_home``) as a Block Kit ``home`` view in the user's language.
+Never any text the user wrote.
 """
 from __future__ import annotations
 
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from bot.insights import SCORES as METRICS
-from bot.insights import TREND_WEEKS, WeekScores, weekly_patterns, weekly_trend, window_start, zone
-from bot.types import SIGNAL_KINDS
+from bot.insights import WeekScores, weekly_patterns, weekly_trend
+from bot.types import SIGNAL_KINDS, HomeView, ReminderStatus
 from handlers.slack.blocks import ACTION_PREFIX, button, escape, section
 
-__all__ = ["build_home_view", "load_home_view", "reminder_status", "sparkline", "trend_lines",
+__all__ = ["build_home_view", "encode_home", "reminder_line", "sparkline", "trend_lines",
            "weekly_patterns", "weekly_trend", "WeekScores"]  # the last three: from bot.insights
 SPARK = "▁▂▃▄▅▆▇█"
 NO_DATA = "·"
@@ -109,42 +109,29 @@ def build_home_view(*, trend: Sequence[WeekScores], patterns: Sequence[tuple[dat
     return {"type": "home", "blocks": blocks}
 
 
-async def reminder_status(session, user, *, lang: str, text: Callable[..., str], content,
-                          now: datetime) -> str | None:
-    """A line about the user's reminders, read from the reminders domain's table when it exists."""
-    try:
-        from bot.reminders.models import ReminderPrefs
-    except ImportError:  # reminders not installed in this build
+def reminder_line(status: ReminderStatus | None, *, lang: str, text: Callable[..., str], content) -> str | None:
+    """The reminders section's status line, in ``lang``; None when there is nothing to say."""
+    if status is None:
         return None
-    prefs = await session.get(ReminderPrefs, user.id)
-    if prefs is None or not prefs.enabled:
+    if status.state == "off":
         return text("slack.home.reminders_off")
-    tz = zone(user.timezone, "UTC")
-    if prefs.paused_until is not None and prefs.paused_until > now:
-        return text("slack.home.reminders_paused", {"date": short_date(prefs.paused_until.astimezone(tz).date(), lang)})
-    preset = content.presets.get(prefs.preset) if prefs.preset else None
-    if preset is not None:
-        schedule = content.text(preset.label, lang)
+    if status.state == "paused":
+        return text("slack.home.reminders_paused", {"date": short_date(status.paused_until, lang)})
+    if status.preset_label is not None:
+        schedule = content.text(status.preset_label, lang)
     else:
-        days = ", ".join(text(f"slack.day.{d}") for d in prefs.days.split(",") if d)
-        schedule = f"{days} {prefs.time_of_day}"
+        days = ", ".join(text(f"slack.day.{d}") for d in status.days)
+        schedule = f"{days} {status.time_of_day}"
     return text("slack.home.reminders_on", {"schedule": schedule})
 
 
-async def load_home_view(session, runtime, *, user, lang: str, now: datetime) -> dict[str, Any]:
-    """Read the user's recent check-ins and signals and build their home view (user may be None)."""
-    from bot.store import repo
+def encode_home(view: HomeView, *, content) -> dict[str, Any]:
+    """The core's ``HomeView`` as the Block Kit ``home`` view for ``views.publish``, in its language."""
+    lang = view.language
 
     def text(mid: str, values: dict[str, Any] | None = None) -> str:
-        return runtime.content.text(mid, lang, values)
+        return content.text(mid, lang, values)
 
-    tz = zone(user.timezone if user is not None else None, runtime.settings.default_timezone)
-    since = window_start(now, tz=tz, weeks=TREND_WEEKS)
-    checkins = await repo.checkins_since(session, user.id, since) if user is not None else []
-    signals = await repo.signals_since(session, user.id, since) if user is not None else []
-    status = None
-    if user is not None:
-        status = await reminder_status(session, user, lang=lang, text=text, content=runtime.content, now=now)
-    return build_home_view(trend=weekly_trend(checkins, now=now, tz=tz),
-                           patterns=weekly_patterns(signals, now=now, tz=tz), lang=lang, text=text,
-                           reminder_status=status)
+    return build_home_view(trend=view.trend, patterns=[(ws, Counter(dict(kinds))) for ws, kinds in view.patterns],
+                           lang=lang, text=text,
+                           reminder_status=reminder_line(view.reminders, lang=lang, text=text, content=content))

@@ -3,8 +3,9 @@
 ``enrich`` runs first, with no lock held and no transaction open: it asks Slack (users.info) for what
 a new person's first turn needs (time zone, locale) and for an admin check. ``prepare`` runs inside
 the inbox's transaction and user lock and never calls Slack: it turns the stored payload into an
-``Inbound`` (or an App Home refresh, or a team-pulse setting), runs the coach, and returns the
-replies with where they go. ``deliver`` sends them through the shared ``SlackSender``, after commit.
+``Inbound`` (or an App Home request, or a team-pulse setting), runs the coach, and returns the
+replies (or the person's ``HomeView``) with where they go. ``deliver`` encodes and sends them through
+the shared ``SlackSender``, after commit: replies as messages, a home view with ``views.publish``.
 """
 from __future__ import annotations
 
@@ -17,17 +18,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.crisis import is_private
-from bot.delivery import Delivery, DeliveryError
+from bot.delivery import Delivery, DeliveryError, replies_of
+from bot.home import load_home
 from bot.inbox import EnrichmentNeeded, Parcel, StoredEvent
 from bot.store import repo
 from bot.store.slack_models import SlackTeam
-from bot.types import Inbound, Reply, UserKey
-from handlers.slack.home import load_home_view
+from bot.types import HomeView, Inbound, Reply, UserKey
+from handlers.slack.home import encode_home
 from handlers.slack.identity import slack_user_id, slack_user_key
 from handlers.slack.sender import SlackSender
 
 log = logging.getLogger("bansou.slack")
-HOME_MARKER = "slack.home"  # the message id of the stand-in reply that carries an App Home view
 
 
 def language_from_locale(locale: str | None, default: str) -> str:
@@ -169,9 +170,9 @@ class SlackProcessor:
         user = await repo.get_user(session, key)
         if kind == "home":
             lang = user.language if user is not None else self._first_language(self._looked_up(event, p))
-            view = await load_home_view(session, self.runtime, user=user, lang=lang, now=now)
-            return Parcel([Reply(text="(App Home)", message_id=HOME_MARKER)],
-                          context={**route_of(p), "op": "home", "user": p["user"], "view": view})
+            home = await load_home(session, user=user, lang=lang, now=now, content=self.runtime.content,
+                                   default_timezone=self.runtime.settings.default_timezone)
+            return Parcel([home], context={**route_of(p), "user": p["user"]})
         if kind == "team_pulse":
             return await self._team_pulse(session, p, user, now, (event.enrichment or {}).get("profile"))
         if kind == "checkin_modal":
@@ -295,14 +296,18 @@ class SlackProcessor:
     # -- deliver ----------------------------------------------------------------------------------------
     async def deliver(self, delivery: Delivery, parcel: Parcel) -> None:
         ctx = parcel.context
-        if ctx.get("op") == "home":
+        if ctx.get("op") == "home" and ctx.get("view"):  # a row stored before HomeView: its view as it was
             token = await self.sender.token_for(team_id=ctx.get("team_id"), enterprise_id=ctx.get("enterprise_id"),
                                                 is_enterprise_install=bool(ctx.get("is_enterprise_install")))
             await self.sender.publish_home(token=token, user_id=ctx["user"], view=ctx["view"])
             return
-        if ctx.get("pointer_channel"):
-            await self._point_to_dm(delivery, ctx)
-        await self.sender.send(delivery, parcel.replies)
+        replies = replies_of(parcel.replies)
+        if replies:
+            if ctx.get("pointer_channel"):
+                await self._point_to_dm(delivery, ctx)
+            await self.sender.send(delivery, replies)
+        for home in (item for item in parcel.replies if isinstance(item, HomeView)):
+            await self._publish_home(delivery, ctx, home)
         if ctx.get("refresh_home"):
             await self._refresh_home(delivery, ctx)
 
@@ -317,6 +322,13 @@ class SlackProcessor:
                                         channel=ctx["pointer_channel"], thread_ts=ctx.get("pointer_thread_ts"),
                                         key=pointer_key(delivery.idempotency_key))
 
+    async def _publish_home(self, delivery: Delivery, ctx: dict[str, Any], home: HomeView) -> None:
+        """The home view, encoded as Block Kit, published to the person's App Home tab."""
+        token = await self.sender.token_for(team_id=ctx.get("team_id"), enterprise_id=ctx.get("enterprise_id"),
+                                            is_enterprise_install=bool(ctx.get("is_enterprise_install")))
+        await self.sender.publish_home(token=token, user_id=ctx.get("user") or slack_user_id(delivery.user),
+                                       view=encode_home(home, content=self.runtime.content))
+
     async def _refresh_home(self, delivery: Delivery, ctx: dict[str, Any]) -> None:
         """After a check-in, bring App Home up to date; a failure here never fails the delivery."""
         try:
@@ -324,10 +336,9 @@ class SlackProcessor:
                 user = await repo.get_user(session, delivery.user)
                 if user is None:
                     return
-                view = await load_home_view(session, self.runtime, user=user, lang=user.language,
-                                            now=self.runtime.clock())
-            token = await self.sender.token_for(team_id=ctx.get("team_id"), enterprise_id=ctx.get("enterprise_id"),
-                                                is_enterprise_install=bool(ctx.get("is_enterprise_install")))
-            await self.sender.publish_home(token=token, user_id=slack_user_id(delivery.user), view=view)
+                home = await load_home(session, user=user, lang=user.language, now=self.runtime.clock(),
+                                       content=self.runtime.content,
+                                       default_timezone=self.runtime.settings.default_timezone)
+            await self._publish_home(delivery, ctx, home)
         except Exception as exc:  # noqa: BLE001
             log.warning("App Home refresh failed", extra={"platform": "slack", "error": type(exc).__name__})

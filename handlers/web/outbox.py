@@ -47,6 +47,8 @@ class WebSender:
             if user is None:
                 raise DeliveryError("no such web visitor (deleted?)", retryable=False, status=404)
             for index, reply in enumerate(replies):
+                if not isinstance(reply, Reply):  # a typed item the web chat has no place for
+                    continue
                 await session.execute(
                     insert(WebPendingMessage)
                     .values(user_id=user.id, dedupe_key=f"{delivery.idempotency_key}:{index}"[:128],
