@@ -15,7 +15,6 @@ from bot.insights import WeekScores
 from bot.types import CheckinCard, Choice, HomeView, ReminderStatus, Reply, Signal, TrendCard
 from handlers.line.messages import to_line_messages
 from handlers.slack.blocks import render_replies
-from tests.fake_slack_api import slack, slack_api  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 TREND = (WeekScores(date(2026, 11, 23), 0, None, None, None),
