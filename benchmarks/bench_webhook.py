@@ -49,7 +49,7 @@ SECRET = "bench-channel-secret"
 TOKEN = "bench-channel-access-token"
 GOAL_ACK_P99_MS = 50.0
 GOAL_RATE = 200
-GOAL_CEILING_SHARE = 0.5
+GOAL_CEILING_SHARE = {"sqlite": 0.5, "postgres": 0.7}  # share of the bare ceiling (issue 19)
 # A closed-loop step ends at its time or at this many events a second of it, whichever comes first:
 # a bound on the backlog left to process, set above any rate reached here, so that steps run their
 # full time (steps cut to under a second by a count made the figures swing from run to run).
@@ -314,9 +314,10 @@ def figures(results: list[dict]) -> list[tuple[str, str, str, bool | None]]:
         rows.append((f"{b}: end-to-end p50 at {GOAL_RATE} events/s", f"{rate['e2e_p50_ms']} ms", "", None))
         rows.append((f"{b}: end-to-end p99 at {GOAL_RATE} events/s", f"{rate['e2e_p99_ms']} ms", "", None))
         share = peak / ceiling_peak if ceiling_peak else float("nan")
-        rows.append((f"{b}: peak throughput (acknowledged)", f"{peak:,.0f} events/s",
-                     f"≥ {GOAL_CEILING_SHARE * ceiling_peak:,.0f} events/s (half the ceiling)" if ceiling_peak else "",
-                     share >= GOAL_CEILING_SHARE if ceiling_peak else None))
+        goal_share = GOAL_CEILING_SHARE.get(b, 0.5)
+        rows.append((f"{b}: peak throughput (acknowledged)", f"{peak:,.0f} events/s ({share:.2f} of the ceiling)",
+                     f"≥ {goal_share * ceiling_peak:,.0f} events/s ({goal_share:g} of the ceiling)" if ceiling_peak else "",
+                     share >= goal_share if ceiling_peak else None))
         lost = sum(s["unanswered"] for s in r["steps"]) + rate["unanswered"]
         errors = sum(sum(s["errors"].values()) for s in r["steps"]) + sum(rate["errors"].values())
         rows.append((f"{b}: events not answered / answered twice", f"{lost} / {r['doubled']}", "0 / 0",
