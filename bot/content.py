@@ -483,6 +483,7 @@ UI_ROLES = {
     "cannot_answer": "common.cannot_answer",
     "ask_back": "common.ask_back",
     "understood_choice": "common.understood_choice",
+    "offer_wait": "common.offer_wait",
     "idle_open": "common.idle_open",
     "idle_hard": "common.idle_hard",
     "idle_good": "common.idle_good",

@@ -622,6 +622,11 @@ def _idle_text(run: _Run, text: str, interpreters: Sequence[Interpreter]) -> Con
                 return run.start(route.flow)
             run.ui("offer_declined")
             return None
+        if route is not None and route.flow and answer in ("maybe", "dont_know"):
+            # 「うーん」 / "not sure": no pressure, and the offer stays open with its buttons.
+            run.memory["_offer"] = offer
+            run.ui("offer_wait", choices=run.offer_choices(str(offer.get("kind"))))
+            return None
     got = _carry_out_intent(run, None, text, interpreters)
     if got is not _NOT_HANDLED:
         return got

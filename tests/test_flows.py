@@ -1006,6 +1006,10 @@ def test_humming_at_an_offer_does_not_start_the_practice(chat: Chat):
     assert "offer.overwork" in chat.ids
     chat.send("うーん" if chat.lang == "ja" else "hmm")
     assert not chat.state.startswith("rest:")
+    assert chat.ids == ["common.offer_wait"]  # no pressure, and the offer stays open
+    assert [c.value for c in chat.choices] == ["go:rest", "offer:overwork:no"]
+    chat.send("やってみる" if chat.lang == "ja" else "ok let's try")
+    assert chat.state.startswith("rest:")
 
 
 def test_an_option_read_from_own_words_among_several_is_named(chat: Chat):
