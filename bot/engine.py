@@ -131,10 +131,15 @@ QUOTE_CHARS_LATIN = 60
 _QUOTE_BREAKS = re.compile(r"[。．.!！?？…、,，;；]+|\s[-–—]\s")
 
 
+# A clause quoted back should not end on the word that joined it to the next ("... even though").
+_DANGLING_CONNECTIVE = re.compile(r"[\s,]+(?:even though|though|although|but|and|because|so|while|when|if|or)[\s,]*$",
+                                  re.IGNORECASE)
+
+
 def quoted(evidence: str, limit: int | None = None) -> str:
     """The words to quote back when a pattern was noticed: the evidence itself when short, else its
     longest clause, cut at a word or character boundary with an ellipsis."""
-    text = evidence.strip()
+    text = _DANGLING_CONNECTIVE.sub("", evidence.strip())
     if limit is None:
         limit = QUOTE_CHARS_LATIN if text.isascii() else QUOTE_CHARS
     if len(text) <= limit:

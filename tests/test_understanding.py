@@ -589,6 +589,9 @@ def test_yes_or_no_in_words_answers_the_offer_made_after_a_noticed_pattern(lang,
     ("断れなくて", "断れなくて"),
     ("今週、クライアントの資料をまた全部作り直してあげた…自分でやってもらうべきなのに", "クライアントの資料をまた全部作り直してあげた"),
     ("until 1am", "until 1am"),
+    ("I said yes to another rush job for a client even though", "I said yes to another rush job for a client"),
+    ("I redo their slides, and", "I redo their slides"),
+    ("疲れてるけど", "疲れてるけど"),
 ])
 def test_a_noticed_pattern_is_quoted_briefly_never_as_a_long_echo(evidence, expect):
     from bot.engine import quoted
