@@ -141,8 +141,9 @@ class Outbox:
 
     async def put_rows(self, session, rows: list[dict[str, Any]]) -> int:  # noqa: ANN001
         insert = _insert(self.db)
-        result = await session.execute(insert(OutboxDelivery).values(rows)
-                                       .on_conflict_do_nothing(index_elements=["key"]).returning(T.c.id))
+        # executemany (one compiled statement, cached) rather than one VALUES list per call
+        result = await session.execute(insert(T).on_conflict_do_nothing(index_elements=["key"])
+                                       .returning(T.c.id), rows)
         return len(result.all())
 
     # ----------------------------------------------------------------------------- claiming
@@ -260,8 +261,15 @@ class Outbox:
 
     async def send_claimed(self, rows: Sequence[Claimed], senders: Mapping[str, Sender], *, concurrency: int = 1,
                            before_send: Callable[[], Awaitable[Any]] | None = None) -> list[Finished]:
-        """Send claimed rows through their platforms' senders, ``concurrency`` at a time (each after
-        ``before_send``, a rate limit), then record every outcome in one transaction."""
+        """Send claimed rows (``send``), then record every outcome in one transaction (``record``)."""
+        return await self.record(await self.send(rows, senders, concurrency=concurrency, before_send=before_send))
+
+    async def send(self, rows: Sequence[Claimed], senders: Mapping[str, Sender], *, concurrency: int = 1,
+                   before_send: Callable[[], Awaitable[Any]] | None = None,
+                   ) -> list[tuple[Claimed, BaseException | None]]:
+        """Send claimed rows through their platforms' senders with each row's key, ``concurrency``
+        at a time (each after ``before_send``, a rate limit). Returns each row with what its sender
+        raised (None: accepted), for ``record``."""
         if not rows:
             return []
         gate = asyncio.Semaphore(max(1, concurrency))
@@ -282,7 +290,7 @@ class Outbox:
                     return row, exc
                 return row, None
 
-        return await self.record(list(await asyncio.gather(*(one(r) for r in rows))))
+        return list(await asyncio.gather(*(one(r) for r in rows)))
 
     # ------------------------------------------------------------------------- operations
     async def replay_dead(self, *, since: datetime | None = None) -> int:

@@ -75,6 +75,16 @@ class PassResult:
 
 
 @dataclass(slots=True)
+class _Decided:
+    """What staging decided for a batch of due rows, before it is written."""
+
+    jobs: list["_Job"]
+    postponed: list[dict[str, Any]]
+    skipped: list[dict[str, Any]]
+    picked: set[str]
+
+
+@dataclass(slots=True)
 class _Job:
     row_id: str
     user_id: int
@@ -172,28 +182,38 @@ class Dispatcher:
 
             staging = asyncio.create_task(stage_stage())
 
-            async def send_stage() -> None:
-                while True:
-                    if await self.deliver(outbox, result):
-                        continue
-                    if staging.done():
-                        staging.result()
-                        if await self.deliver(outbox, result):
+            to_record: asyncio.Queue = asyncio.Queue(maxsize=1)
+
+            async def send_stage() -> None:  # claims and sends the next batch while the last is recorded
+                try:
+                    while True:
+                        if await self.deliver(outbox, to_record):
                             continue
-                        return
-                    staged.clear()
-                    waiter = asyncio.create_task(staged.wait())
-                    await asyncio.wait({staging, waiter}, return_when=asyncio.FIRST_COMPLETED)
-                    waiter.cancel()
+                        if staging.done():
+                            staging.result()
+                            if await self.deliver(outbox, to_record):
+                                continue
+                            return
+                        staged.clear()
+                        waiter = asyncio.create_task(staged.wait())
+                        await asyncio.wait({staging, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                        waiter.cancel()
+                finally:
+                    await to_record.put(None)
+
+            async def record_stage() -> None:
+                while (results := await to_record.get()) is not None:
+                    self._count(await outbox.record(results), result)
 
             sending = asyncio.create_task(send_stage())
+            recording = asyncio.create_task(record_stage())
             try:
-                await asyncio.gather(staging, sending)
+                await asyncio.gather(staging, sending, recording)
                 result.planned = await planning
             except BaseException:
-                for t in (staging, sending, planning):
+                for t in (staging, sending, recording, planning):
                     t.cancel()
-                await asyncio.gather(staging, sending, planning, return_exceptions=True)
+                await asyncio.gather(staging, sending, recording, planning, return_exceptions=True)
                 raise
             if result.sent or result.failed or result.skipped:
                 log.info("reminder pass", extra={"sent": result.sent, "skipped": result.skipped,
@@ -291,27 +311,61 @@ class Dispatcher:
 
     async def stage(self, now: datetime, result: PassResult, outbox: Outbox) -> int:
         """Take up to ``batch_size`` due pending reminder rows, decide each (send, postpone, skip),
-        and put the ones to send in the delivery outbox, all in one transaction. Returns how many
-        rows were taken."""
-        held = await self._held_platforms()  # asked before the transaction: it may use the network
-        sub = (select(OUTBOX.c.id).where(OUTBOX.c.status == "pending", OUTBOX.c.due_at <= now)
+        render, and in one transaction move them on and put the ones to send in the delivery
+        outbox (a row another worker moved meanwhile is left to it). Returns how many due rows
+        were looked at."""
+        held = await self._held_platforms()  # asked outside any transaction: it may use the network
+        due = (select(OUTBOX.c.id, OUTBOX.c.user_id, OUTBOX.c.kind, OUTBOX.c.attempts, OUTBOX.c.due_at,
+                      OUTBOX.c.nudge_id, OUTBOX.c.message_id, OUTBOX.c.flow, OUTBOX.c["values"])
+               .where(OUTBOX.c.status == "pending", OUTBOX.c.due_at <= now)
                .order_by(OUTBOX.c.due_at).limit(self.batch_size))
-        if self._pg:
-            sub = sub.with_for_update(skip_locked=True)
-        stmt = (update(OUTBOX).where(OUTBOX.c.id.in_(sub), OUTBOX.c.status == "pending")
-                .values(status="sending", claimed_by=self.worker_id, claimed_at=now)
-                .returning(OUTBOX.c.id, OUTBOX.c.user_id, OUTBOX.c.kind, OUTBOX.c.attempts, OUTBOX.c.due_at,
-                           OUTBOX.c.nudge_id, OUTBOX.c.message_id, OUTBOX.c.flow, OUTBOX.c["values"]))
+        if self._pg:  # the rows stay locked by this transaction until they have moved on
+            async with self.db.session() as s:
+                rows = list((await s.execute(due.with_for_update(skip_locked=True))).all())
+                if not rows:
+                    await s.rollback()
+                    return 0
+                decided = await self._prepare(s, rows, now, held)
+                await self._move_on(s, decided, now, result, outbox)
+                await s.commit()
+            return len(rows)
+        # SQLite: decide and render outside the write lock (a read transaction that later writes
+        # would fail if another connection wrote meanwhile), then move on with compare-and-set.
         async with self.db.session() as s:
-            claimed = list((await s.execute(stmt)).all())
-            if not claimed:
-                await s.rollback()
-                return 0
-            jobs = await self._prepare(s, claimed, now, result, held)
+            rows = list((await s.execute(due)).all())
+            decided = await self._prepare(s, rows, now, held) if rows else None
+            await s.rollback()
+        if decided is None:
+            return 0
+        async with self.db.session() as s:
+            await self._move_on(s, decided, now, result, outbox)
+            await s.commit()
+        return len(rows)
+
+    async def _move_on(self, s, decided: "_Decided", now: datetime, result: PassResult, outbox: Outbox) -> None:
+        """Write what ``_prepare`` decided, only for rows still pending (compare-and-set)."""
+        still = OUTBOX.c.status == "pending"
+        if decided.postponed:
+            await s.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"), still)
+                            .values(due_at=bindparam("b_due")), decided.postponed)
+        if decided.skipped:
+            await s.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"), still)
+                            .values(status="skipped", reason=bindparam("b_reason"), values=None), decided.skipped)
+        jobs = decided.jobs
+        if jobs:
+            won = set((await s.execute(
+                update(OUTBOX).where(OUTBOX.c.id.in_([j.row_id for j in jobs]), still)
+                .values(status="sending", claimed_by=self.worker_id, claimed_at=now)
+                .returning(OUTBOX.c.id))).scalars())
+            jobs = [j for j in jobs if j.row_id in won]
+            picked = [{"b_id": j.row_id, "b_nudge": j.nudge[0]} for j in jobs if j.row_id in decided.picked]
+            if picked:
+                await s.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
+                                .values(nudge_id=bindparam("b_nudge")), picked)
             await outbox.put([Outgoing(key=j.row_id, kind=REMINDER_KIND, user=j.user, replies=[j.reply],
                                        context=j.context) for j in jobs], session=s)
-            await s.commit()
-        return len(claimed)
+        result.postponed += len(decided.postponed)
+        result.skipped += len(decided.skipped)
 
     async def _held_platforms(self) -> dict[str, str | None]:
         """Hook (LINE quota): a sender may hold pushes back for now; asked once per platform, per batch."""
@@ -321,9 +375,8 @@ class Dispatcher:
             held[platform] = await ask() if ask is not None else None
         return held
 
-    async def _prepare(self, s, claimed: list[Any], now: datetime, result: PassResult,
-                       held: dict[str, str | None]) -> list[_Job]:
-        """Decide each claimed row (send, postpone, skip) and render what will be sent, in ``s``."""
+    async def _prepare(self, s, claimed: list[Any], now: datetime, held: dict[str, str | None]) -> "_Decided":
+        """Decide each due row (send, postpone, skip) and render what will be sent (reads only)."""
         ids = sorted({r.user_id for r in claimed})
         users = {u.id: u for u in (await s.execute(
             select(User.id, User.platform, User.platform_user_id, User.language, User.timezone, User.active,
@@ -363,20 +416,9 @@ class Dispatcher:
                 skipped.append({"b_id": row.id, "b_reason": "nothing to render (content changed)"})
                 continue
             if job.nudge and not row.nudge_id:
-                picked.append({"b_id": row.id, "b_nudge": job.nudge[0]})
+                picked.append(row.id)
             jobs.append(job)
-        if postponed:
-            await s.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
-                            .values(status="pending", due_at=bindparam("b_due"), claimed_by=None), postponed)
-        if skipped:
-            await s.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
-                            .values(status="skipped", reason=bindparam("b_reason"), values=None), skipped)
-        if picked:
-            await s.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
-                            .values(nudge_id=bindparam("b_nudge")), picked)
-        result.postponed += len(postponed)
-        result.skipped += len(skipped)
-        return jobs
+        return _Decided(jobs=jobs, postponed=postponed, skipped=skipped, picked=set(picked))
 
     def _user_state(self, user, convos, prefs) -> UserState:
         p = prefs.get(user.id)
@@ -454,14 +496,18 @@ class Dispatcher:
                     context=context, nudge=nudge_info)
 
     # ----------------------------------------------------------------------------- sending
-    async def deliver(self, outbox: Outbox, result: PassResult) -> int:
+    async def deliver(self, outbox: Outbox, to_record: asyncio.Queue) -> int:
         """Claim one batch of due deliveries from the outbox (reminders and any other kind the
-        senders here can send), send them under the rate cap, record. Returns how many were claimed."""
+        senders here can send), send them under the rate cap and hand the outcomes to
+        ``to_record``. Returns how many were claimed."""
         rows = await outbox.claim(limit=self.batch_size, platforms=list(self.runtime.senders))
-        if not rows:
-            return 0
-        done = await outbox.send_claimed(rows, self.runtime.senders, concurrency=self.concurrency,
-                                         before_send=self.bucket.acquire)
+        if rows:
+            await to_record.put(await outbox.send(rows, self.runtime.senders, concurrency=self.concurrency,
+                                                  before_send=self.bucket.acquire))
+        return len(rows)
+
+    @staticmethod
+    def _count(done: list[Finished], result: PassResult) -> None:
         for f in done:
             if f.row.kind != REMINDER_KIND:
                 continue
@@ -471,7 +517,6 @@ class Dispatcher:
                 result.retrying += 1
             else:
                 result.failed += 1
-        return len(rows)
 
     async def _record(self, s, finished: list[Finished], now: datetime) -> None:
         """The delivery outbox's hook for reminders: the reminder's row (and, for a nudge, the
@@ -491,10 +536,12 @@ class Dispatcher:
             else:
                 failed.append({"b_id": f.row.key, "b_status": f.status, "b_attempts": f.attempts,
                                "b_reason": _reason(f.error)})
-        if sent:
-            await s.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
-                            .values(status="sent", sent_at=now, attempts=bindparam("b_attempts"), values=None,
-                                    reason=None), sent)
+        by_attempts: dict[int, list[str]] = defaultdict(list)  # one statement per count (nearly always one)
+        for row in sent:
+            by_attempts[row["b_attempts"]].append(row["b_id"])
+        for attempts, ids in by_attempts.items():
+            await s.execute(update(OUTBOX).where(OUTBOX.c.id.in_(ids))
+                            .values(status="sent", sent_at=now, attempts=attempts, values=None, reason=None))
         if retry:  # still in the delivery outbox: the row shows when and why it is tried again
             await s.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
                             .values(due_at=bindparam("b_due"), attempts=bindparam("b_attempts"),
