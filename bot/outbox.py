@@ -21,6 +21,7 @@ claimed, sent through the platform's ``Sender`` and recorded, under one retry po
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -112,13 +113,16 @@ class Outbox:
 
     def __init__(self, db: Database, *, clock: Callable[[], datetime], horizon: timedelta = DEFAULT_HORIZON,
                  lease: timedelta = DEFAULT_LEASE, worker_id: str | None = None,
-                 hooks: Mapping[str, FinishHook] | None = None):
+                 hooks: Mapping[str, FinishHook] | None = None, write_lock: asyncio.Lock | None = None):
         self.db = db
         self.clock = clock
         self.horizon = horizon
         self.lease = lease
         self.worker_id = worker_id or default_worker_id()
         self.hooks: dict[str, FinishHook] = dict(hooks or {})
+        # SQLite has one writer: stages of one process that write take turns here rather than
+        # meet in SQLite's busy handler, which sleeps in steps of up to 100 ms.
+        self.write_lock = write_lock or contextlib.nullcontext()
         self.on_finished: list[Callable[[Claimed, str], None]] = []  # metrics: (row, sent|failed|dead)
 
     # ------------------------------------------------------------------------------ putting
@@ -167,7 +171,7 @@ class Outbox:
         stmt = (update(T).where(T.c.id.in_(sub.scalar_subquery()), due)
                 .values(status="sending", claimed_by=self.worker_id, lease_until=lease_until)
                 .returning(T.c.id, T.c.key, T.c.kind, T.c.user_key, T.c.payload, T.c.attempts, T.c.retry_until))
-        async with self.db.session() as s:
+        async with self.write_lock, self.db.session() as s:
             rows = (await s.execute(stmt)).all()
             await s.commit()
         claimed = [Claimed(id=r.id, key=r.key, kind=r.kind, user_key=r.user_key, payload=r.payload or {},
@@ -213,7 +217,7 @@ class Outbox:
         now = self.clock()
         ok = [row for row, error in results if error is None]
         done: list[Finished] = []
-        async with self.db.session() as s:
+        async with self.write_lock, self.db.session() as s:
             if ok:
                 won = set((await s.execute(
                     update(T).where(T.c.id.in_([r.id for r in ok]), T.c.status == "sending",

@@ -18,6 +18,7 @@ next batch is planned and staged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -149,6 +150,8 @@ class Dispatcher:
         self.grace = timedelta(hours=self.settings.reminder_grace_hours)
         self.bucket = TokenBucket.for_cap((rate_per_second or self.settings.reminder_rate_per_second) * SEND_HEADROOM)
         self.lock = asyncio.Lock()
+        # On SQLite this pass's writing stages take turns (see ``Outbox.write_lock``).
+        self._writes = asyncio.Lock() if self.db.is_sqlite else contextlib.nullcontext()
         self._pg = not self.db.is_sqlite
         self._nudges = list(self.content.nudges.values())
         self._pools = group_by_theme(self._nudges)
@@ -228,7 +231,7 @@ class Dispatcher:
         """Materialise every slot due by ``now`` into outbox rows; returns how many will be sent."""
         planned = 0
         while True:
-            async with self.db.session() as s:
+            async with self._writes, self.db.session() as s:
                 q = (select(PREFS.c.user_id, PREFS.c.days, PREFS.c.time_of_day, PREFS.c.paused_until,
                             PREFS.c.next_due_at, PREFS.c.frequency_factor, PREFS.c.slot_seq,
                             PREFS.c.backoff_asked_at, User.timezone)
@@ -307,7 +310,7 @@ class Dispatcher:
         retried for as long as it may still be sent (the grace window), and its outcome updates the
         reminder's own row."""
         return Outbox(self.db, clock=lambda: now, horizon=self.grace, worker_id=self.worker_id,
-                      hooks={REMINDER_KIND: self._record})
+                      hooks={REMINDER_KIND: self._record}, write_lock=self._writes)
 
     async def stage(self, now: datetime, result: PassResult, outbox: Outbox) -> int:
         """Take up to ``batch_size`` due pending reminder rows, decide each (send, postpone, skip),
@@ -337,7 +340,7 @@ class Dispatcher:
             await s.rollback()
         if decided is None:
             return 0
-        async with self.db.session() as s:
+        async with self._writes, self.db.session() as s:
             await self._move_on(s, decided, now, result, outbox)
             await s.commit()
         return len(rows)
