@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/bench_reminders.py [--users 10000] [--rate 1500] [--database-url URL]
 
 Seeds N people whose reminder slot fell due a minute ago (platform "line"), then runs ONE
-dispatch pass exactly as the worker does (plan the slots into the outbox, claim in batches,
-render nudges, send concurrently under the token bucket, record) through handlers.line's
+dispatch pass exactly as the worker does (plan the slots, stage them in batches: decide, render
+nudges, put them in the delivery outbox; claim them from it, send concurrently under the token
+bucket, record) through handlers.line's
 sender, i.e. the real ``linebot.v3`` AsyncMessagingApi push with X-Line-Retry-Key. The fake
 LINE API is an aiohttp server on 127.0.0.1 in its own process answering 200 to
 POST /v2/bot/message/push; it counts arrivals, so the rate it reports is what LINE would see.

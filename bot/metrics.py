@@ -208,5 +208,5 @@ async def read_reminder_statuses(runtime: Any) -> None:
                                       .where(ReminderOutbox.due_at >= since).group_by(ReminderOutbox.status))).all()
     gauge = metrics_of(runtime).reminders_recent
     seen = dict(rows)
-    for status in ("pending", "sending", "sent", "skipped", "failed"):
+    for status in ("pending", "sending", "sent", "skipped", "failed", "dead"):
         gauge.labels(status).set(seen.get(status, 0))

@@ -20,6 +20,8 @@ claimed, sent through the platform's ``Sender`` and recorded, under one retry po
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -27,7 +29,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Protocol
+from typing import Any, Awaitable, Callable, Protocol
 
 from sqlalchemy import bindparam, delete, func, or_, select, update
 
@@ -89,16 +91,38 @@ class Claimed:
         return dict((self.payload or {}).get("context", {}))
 
 
+@dataclass(slots=True)
+class Finished:
+    """The recorded outcome of one try: ``sent``, ``pending`` (retried at ``due_at``), ``failed`` or
+    ``dead``; ``attempts`` counts this try; ``error`` is what the sender raised."""
+
+    row: Claimed
+    status: str
+    attempts: int
+    due_at: datetime | None = None
+    error: BaseException | None = None
+
+
+# Called inside the transaction that records outcomes, once per kind: the state a delivery's
+# outcome changes (a reminder's row, a person's history) commits with the outcome or not at all.
+FinishHook = Callable[[Any, list[Finished], datetime], Awaitable[None]]
+
+
 class Outbox:
     """The outbox of one database, as one claimer (``worker_id``) sees it."""
 
     def __init__(self, db: Database, *, clock: Callable[[], datetime], horizon: timedelta = DEFAULT_HORIZON,
-                 lease: timedelta = DEFAULT_LEASE, worker_id: str | None = None):
+                 lease: timedelta = DEFAULT_LEASE, worker_id: str | None = None,
+                 hooks: Mapping[str, FinishHook] | None = None, write_lock: asyncio.Lock | None = None):
         self.db = db
         self.clock = clock
         self.horizon = horizon
         self.lease = lease
         self.worker_id = worker_id or default_worker_id()
+        self.hooks: dict[str, FinishHook] = dict(hooks or {})
+        # SQLite has one writer: stages of one process that write take turns here rather than
+        # meet in SQLite's busy handler, which sleeps in steps of up to 100 ms.
+        self.write_lock = write_lock or contextlib.nullcontext()
         self.on_finished: list[Callable[[Claimed, str], None]] = []  # metrics: (row, sent|failed|dead)
 
     # ------------------------------------------------------------------------------ putting
@@ -121,8 +145,9 @@ class Outbox:
 
     async def put_rows(self, session, rows: list[dict[str, Any]]) -> int:  # noqa: ANN001
         insert = _insert(self.db)
-        result = await session.execute(insert(OutboxDelivery).values(rows)
-                                       .on_conflict_do_nothing(index_elements=["key"]).returning(T.c.id))
+        # executemany (one compiled statement, cached) rather than one VALUES list per call
+        result = await session.execute(insert(T).on_conflict_do_nothing(index_elements=["key"])
+                                       .returning(T.c.id), rows)
         return len(result.all())
 
     # ----------------------------------------------------------------------------- claiming
@@ -146,7 +171,7 @@ class Outbox:
         stmt = (update(T).where(T.c.id.in_(sub.scalar_subquery()), due)
                 .values(status="sending", claimed_by=self.worker_id, lease_until=lease_until)
                 .returning(T.c.id, T.c.key, T.c.kind, T.c.user_key, T.c.payload, T.c.attempts, T.c.retry_until))
-        async with self.db.session() as s:
+        async with self.write_lock, self.db.session() as s:
             rows = (await s.execute(stmt)).all()
             await s.commit()
         claimed = [Claimed(id=r.id, key=r.key, kind=r.kind, user_key=r.user_key, payload=r.payload or {},
@@ -160,25 +185,21 @@ class Outbox:
 
     async def sent(self, row: Claimed) -> bool:
         """Record a delivery the platform accepted; False when the claim was lost meanwhile."""
-        now = self.clock()
-        async with self.db.session() as s:
-            res = await s.execute(update(T).where(self._mine(row)).values(
-                status="sent", attempts=T.c.attempts + 1, finished_at=now, payload={}, error=None,
-                lease_until=None))
-            await s.commit()
-        if res.rowcount:
-            self._notify(row, "sent")
-        return bool(res.rowcount)
+        return bool(await self.record([(row, None)]))
 
     async def failed(self, row: Claimed, error: DeliveryError | Exception) -> str | None:
         """Record a failed try: ``pending`` again after the backoff, ``dead`` past ``retry_until``,
         or ``failed`` when the platform said no for good. Returns the new status (None: claim lost)."""
-        now = self.clock()
+        done = await self.record([(row, error)])
+        return done[0].status if done else None
+
+    def _failure(self, row: Claimed, error: BaseException, now: datetime) -> tuple[dict[str, Any], Finished]:
         attempts = row.attempts + 1
         retryable = error.retryable if isinstance(error, DeliveryError) else True
         retry_after = error.retry_after if isinstance(error, DeliveryError) else None
         reason = (str(error) if isinstance(error, DeliveryError) else f"send: {type(error).__name__}")[:480]
         values: dict[str, Any] = {"attempts": attempts, "lease_until": None}
+        at = None
         if not retryable:
             values.update(status="failed", finished_at=now, payload={}, error=reason)
         else:
@@ -187,17 +208,42 @@ class Outbox:
                 values.update(status="dead", finished_at=now, error=f"out of time: {reason}"[:500])
             else:
                 values.update(status="pending", due_at=at, claimed_by=None, error=reason)
-        async with self.db.session() as s:
-            res = await s.execute(update(T).where(self._mine(row)).values(**values))
+        return values, Finished(row, values["status"], attempts, due_at=at, error=error)
+
+    async def record(self, results: Sequence[tuple[Claimed, BaseException | None]]) -> list[Finished]:
+        """Record the outcome of each try (None: sent) in one transaction, fenced by the claim, with
+        the hook of each kind run in that transaction. Returns the outcomes recorded (a row whose
+        claim was lost meanwhile is left out)."""
+        now = self.clock()
+        ok = [row for row, error in results if error is None]
+        done: list[Finished] = []
+        async with self.write_lock, self.db.session() as s:
+            if ok:
+                won = set((await s.execute(
+                    update(T).where(T.c.id.in_([r.id for r in ok]), T.c.status == "sending",
+                                    T.c.claimed_by == self.worker_id)
+                    .values(status="sent", attempts=T.c.attempts + 1, finished_at=now, payload={}, error=None,
+                            lease_until=None)
+                    .returning(T.c.id))).scalars())
+                done += [Finished(r, "sent", r.attempts + 1) for r in ok if r.id in won]
+            for row, error in results:
+                if error is None:
+                    continue
+                values, outcome = self._failure(row, error, now)
+                if (await s.execute(update(T).where(self._mine(row)).values(**values))).rowcount:
+                    done.append(outcome)
+            for kind in sorted({f.row.kind for f in done}):
+                hook = self.hooks.get(kind)
+                if hook is not None:
+                    await hook(s, [f for f in done if f.row.kind == kind], now)
             await s.commit()
-        if not res.rowcount:
-            return None
-        status = values["status"]
-        if status in ("failed", "dead"):
-            log.error("delivery %s", "failed for good" if status == "failed" else "ran out of time",
-                      extra={"kind": row.kind, "platform": row.user.platform, "attempt": attempts})
-            self._notify(row, status)
-        return status
+        for f in done:
+            if f.status in ("failed", "dead"):
+                log.error("delivery %s", "failed for good" if f.status == "failed" else "ran out of time",
+                          extra={"kind": f.row.kind, "platform": f.row.user.platform, "attempt": f.attempts})
+            if f.status != "pending":
+                self._notify(f.row, f.status)
+        return done
 
     def _notify(self, row: Claimed, status: str) -> None:
         for cb in self.on_finished:
@@ -208,18 +254,47 @@ class Outbox:
                           kinds: Sequence[str] | None = None) -> dict[str, int]:
         """One pass: claim what is due for the platforms in ``senders``, send each through its
         platform's sender with the row's key, record the outcome. Returns counts by outcome."""
+        rows = await self.claim(limit=limit, kinds=kinds, platforms=list(senders))
+        done = await self.send_claimed(rows, senders)
         outcome: dict[str, int] = {}
-        for row in await self.claim(limit=limit, kinds=kinds, platforms=list(senders)):
-            try:
-                await senders[row.user.platform].send(
-                    Delivery(user=row.user, idempotency_key=row.key, context=dict(row.context, attempt=row.attempts)),
-                    row.replies)
-            except Exception as exc:  # noqa: BLE001 - unexpected errors retry like transient ones
-                status = await self.failed(row, exc)
-            else:
-                status = "sent" if await self.sent(row) else None
-            outcome[status or "lost"] = outcome.get(status or "lost", 0) + 1
+        for f in done:
+            outcome[f.status] = outcome.get(f.status, 0) + 1
+        if len(done) < len(rows):
+            outcome["lost"] = len(rows) - len(done)
         return outcome
+
+    async def send_claimed(self, rows: Sequence[Claimed], senders: Mapping[str, Sender], *, concurrency: int = 1,
+                           before_send: Callable[[], Awaitable[Any]] | None = None) -> list[Finished]:
+        """Send claimed rows (``send``), then record every outcome in one transaction (``record``)."""
+        return await self.record(await self.send(rows, senders, concurrency=concurrency, before_send=before_send))
+
+    async def send(self, rows: Sequence[Claimed], senders: Mapping[str, Sender], *, concurrency: int = 1,
+                   before_send: Callable[[], Awaitable[Any]] | None = None,
+                   ) -> list[tuple[Claimed, BaseException | None]]:
+        """Send claimed rows through their platforms' senders with each row's key, ``concurrency``
+        at a time (each after ``before_send``, a rate limit). Returns each row with what its sender
+        raised (None: accepted), for ``record``."""
+        if not rows:
+            return []
+        gate = asyncio.Semaphore(max(1, concurrency))
+
+        async def one(row: Claimed) -> tuple[Claimed, BaseException | None]:
+            async with gate:
+                sender = senders.get(row.user.platform)
+                if sender is None:
+                    return row, DeliveryError(f"no sender for platform {row.user.platform!r}", retryable=False)
+                if before_send is not None:
+                    await before_send()
+                try:
+                    await sender.send(Delivery(user=row.user, idempotency_key=row.key,
+                                               context=dict(row.context, attempt=row.attempts)), row.replies)
+                except Exception as exc:  # noqa: BLE001 - unexpected errors retry like transient ones
+                    if not isinstance(exc, DeliveryError):
+                        log.exception("sender raised", extra={"platform": row.user.platform, "kind": row.kind})
+                    return row, exc
+                return row, None
+
+        return list(await asyncio.gather(*(one(r) for r in rows)))
 
     # ------------------------------------------------------------------------- operations
     async def replay_dead(self, *, since: datetime | None = None) -> int:
@@ -328,5 +403,5 @@ def _insert(db: Database):
     return insert
 
 
-__all__ = ["Claimed", "DatabasePartLedger", "install_housekeeping", "MemoryPartLedger", "Outbox", "Outgoing", "PartLedger",
+__all__ = ["Claimed", "DatabasePartLedger", "Finished", "FinishHook", "install_housekeeping", "MemoryPartLedger", "Outbox", "Outgoing", "PartLedger",
            "DEFAULT_LEASE", "STATUSES"]

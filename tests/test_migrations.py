@@ -188,3 +188,42 @@ async def test_0007_moves_slacks_posted_parts_into_the_shared_ledger_and_back(em
         assert [tuple(r) for r in back] == [("k1", 0, "C1", "1700000000.000100"), ("k1", 1, "C1", None)]
     finally:
         await engine.dispose()
+
+
+async def test_0008_hands_reminders_the_old_dispatcher_had_claimed_to_the_delivery_outbox(empty_database_url):
+    """Issue 19: a reminder claimed by the old dispatcher (``sending``, no delivery row) is pending
+    again after the upgrade, so the new one sends it with the same key; a downgrade puts reminders
+    waiting in the delivery outbox back in the old dispatcher's hands."""
+    import sqlalchemy as sa
+
+    url = empty_database_url
+    await upgrade(url, "0007")
+    engine = make_engine(url)
+    row = ("INSERT INTO reminder_outbox (id, user_id, kind, slot_key, slot_at, due_at, status, attempts, created_at) "
+           "VALUES (:id, :uid, 'nudge', :id, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, :status, 0, CURRENT_TIMESTAMP)")
+    try:
+        async with engine.begin() as conn:
+            uid = (await conn.execute(sa.text(
+                "INSERT INTO users (platform, platform_user_id, language, timezone, consent_store_text, active, platform_meta, "
+                "created_at) VALUES ('line', 'U1', 'ja', 'Asia/Tokyo', false, true, '{}', CURRENT_TIMESTAMP) RETURNING id"))
+            ).scalar_one()
+            for rid, status in (("r-claimed", "sending"), ("r-sent", "sent"), ("r-pending", "pending")):
+                await conn.execute(sa.text(row), {"id": rid, "uid": uid, "status": status})
+        await upgrade(url)
+        async with engine.connect() as conn:
+            statuses = dict((await conn.execute(sa.text("SELECT id, status FROM reminder_outbox"))).all())
+        assert statuses == {"r-claimed": "pending", "r-sent": "sent", "r-pending": "pending"}
+        async with engine.begin() as conn:  # the new dispatcher hands one to the outbox; another ran out of time
+            await conn.execute(sa.text("UPDATE reminder_outbox SET status = 'sending' WHERE id = 'r-claimed'"))
+            await conn.execute(sa.text("UPDATE reminder_outbox SET status = 'dead' WHERE id = 'r-pending'"))
+            await conn.execute(sa.text(
+                "INSERT INTO delivery_outbox (key, kind, user_key, payload, status, attempts, due_at, retry_until, "
+                "created_at) VALUES ('r-claimed', 'reminder', 'line:U1', '{}', 'pending', 1, CURRENT_TIMESTAMP, "
+                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+        await downgrade(url, "0007")
+        async with engine.connect() as conn:
+            statuses = dict((await conn.execute(sa.text("SELECT id, status FROM reminder_outbox"))).all())
+            left = (await conn.execute(sa.text("SELECT count(*) FROM delivery_outbox"))).scalar_one()
+        assert statuses == {"r-claimed": "pending", "r-sent": "sent", "r-pending": "failed"} and left == 0
+    finally:
+        await engine.dispose()

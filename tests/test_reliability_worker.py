@@ -4,15 +4,15 @@ started again: every reminder reaches its person exactly once.
 A real ``bansou worker`` pushes to a fake LINE API (in its own thread) that is a little slow and,
 like LINE, drops a push whose ``X-Line-Retry-Key`` it already accepted (409). The kill lands when
 52–60 % of the pushes have arrived: the first batch of rows is usually recorded ``sent``, the next
-is still ``sending`` with part of it pushed, and some pushes are in flight (LINE still acts on them after the worker is gone). A row a dead
-worker left in ``sending`` is retried after the dispatcher's lease (5 minutes); rather than wait,
-the test ages those claims past the lease, which is what the table holds 5 minutes later. The
+is still ``sending`` with part of it pushed, and some pushes are in flight (LINE still acts on them after the worker is gone). A
+delivery a dead worker left in ``sending`` in the delivery outbox is retried when its lease (5
+minutes) runs out; rather than wait, the test moves those leases into the past, which is what the
+table holds 5 minutes later. The
 restarted worker re-sends them with the same retry keys, and LINE drops the ones it already had.
 """
 from __future__ import annotations
 
 import asyncio
-import inspect
 import signal
 import time
 from collections import Counter
@@ -21,9 +21,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, update
 
-from bot.reminders.dispatch import Dispatcher
+from bot.outbox import DEFAULT_LEASE
 from bot.reminders.models import NudgeHistory, ReminderOutbox, ReminderPrefs
 from bot.store.db import Database
+from bot.store.outbox_models import OutboxDelivery
 from bot.store.models import User
 from tests.fake_line_api import line_id
 from tests.procs import ProcessGroup, child_env
@@ -31,7 +32,7 @@ from tests.reliability.fakes import FaultyLineApi
 
 TOKEN = "worker-crash-token"
 USERS = 1000
-LEASE = inspect.signature(Dispatcher.__init__).parameters["lease"].default
+LEASE = DEFAULT_LEASE
 # Kill once just over half the pushes have arrived: the dispatcher claims and records in batches of
 # 500, so the first batch is usually recorded ``sent`` by then and the second is half sent.
 KILL_AT, KILL_BY = 0.52, 0.60
@@ -93,9 +94,10 @@ async def test_worker_sigkilled_mid_dispatch_sends_every_reminder_exactly_once(d
             # What LINE received in flight still takes effect; then 5 minutes pass (the lease).
             await asyncio.sleep(1.0)
             async with db.session() as s:
-                stale = datetime.now(timezone.utc) - LEASE - timedelta(minutes=1)
-                aged = (await s.execute(update(ReminderOutbox).where(ReminderOutbox.status == "sending")
-                                        .values(claimed_at=stale))).rowcount
+                # the leases taken just now, as they stand LEASE + 1 minute later: run out
+                ran_out = datetime.now(timezone.utc) - timedelta(minutes=1)
+                aged = (await s.execute(update(OutboxDelivery).where(OutboxDelivery.status == "sending")
+                                        .values(lease_until=ran_out))).rowcount
                 await s.commit()
 
             worker.start()

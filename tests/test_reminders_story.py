@@ -19,6 +19,7 @@ from sqlalchemy import select, text
 from bot.delivery import Delivery, DeliveryError
 from bot.reminders.dispatch import Dispatcher
 from bot.reminders.models import NudgeHistory, ReminderOutbox, ReminderPrefs
+from bot.store.outbox_models import OutboxDelivery
 from bot.store import repo
 from bot.store.models import SignalRecord
 from bot.types import Inbound, Reply, UserKey
@@ -402,6 +403,24 @@ async def test_retries_with_backoff_then_sent_once_with_one_key(world, clock):
     assert (row.status, row.attempts) == ("sent", 3)
 
 
+async def test_stopping_reminders_withdraws_one_waiting_in_the_outbox_for_a_retry(world, clock):
+    kei = UserKey("line", "U-kei")
+    await world.meet(kei)
+    await world.say(kei, "every day at 9am")
+    clock.now = datetime(2026, 1, 6, 0, 0, tzinfo=timezone.utc)
+    world.sender.fail_next(DeliveryError("LINE 500", retryable=True, status=500))
+    assert (await world.dispatcher.run_pass()).retrying == 1
+    await world.tap(kei, "cmd:stop_reminders")
+    clock.advance(minutes=5)
+    assert (await world.dispatcher.run_pass()).sent == 0
+    assert world.sender.to("U-kei") == [] and len(world.sender.attempts) == 1
+    [row] = [r for r in await world.rows(kei) if r.kind == "nudge"]
+    assert (row.status, row.reason) == ("skipped", "reminders off")
+    async with world.runtime.db.session() as s:
+        delivery = (await s.execute(select(OutboxDelivery).where(OutboxDelivery.key == row.id))).scalar_one()
+    assert (delivery.status, delivery.error, delivery.payload) == ("failed", "withdrawn: reminders off", {})
+
+
 async def test_final_failures_are_recorded(world, clock):
     jun = UserKey("line", "U-jun")
     ema = UserKey("line", "U-ema")
@@ -410,13 +429,23 @@ async def test_final_failures_are_recorded(world, clock):
         await world.say(k, "every day at 9am")
     clock.now = datetime(2026, 1, 6, 0, 0, tzinfo=timezone.utc)
     world.sender.fail_next(DeliveryError("LINE 400: bad request", retryable=False, status=400))
-    world.sender.fail_next(DeliveryError("LINE 503", retryable=True, status=503), times=10)
-    for _ in range(8):
+    world.sender.fail_next(DeliveryError("LINE 503", retryable=True, status=503), times=1000)
+    # The shared retry policy (bot/retry.py): a final error is final at once; a retryable one is
+    # tried again with a growing backoff for as long as the reminder may still be sent (the grace
+    # window after it was handed to the outbox), then it is dead, kept for `bansou inbox retry`.
+    grace = timedelta(hours=world.runtime.settings.reminder_grace_hours)
+    start = clock.now
+    while clock.now <= start + grace + timedelta(minutes=30):
         await world.dispatcher.run_pass()
         clock.advance(minutes=5)
-    rows = [r for r in await world.rows() if r.kind == "nudge"]
-    assert sorted((r.status, r.attempts) for r in rows) == [("failed", 1), ("failed", 5)]
+    rows = sorted((r for r in await world.rows() if r.kind == "nudge"), key=lambda r: r.status)
+    assert [r.status for r in rows] == ["dead", "failed"]
+    assert rows[1].attempts == 1 and rows[0].attempts > 5
     assert {r.reason for r in rows} == {"400 LINE 400: bad request", "503 LINE 503"}
+    assert len(set(world.sender.attempts)) == 2 and len(world.sender.attempts) == 1 + rows[0].attempts
+    async with world.runtime.db.session() as s:
+        dead = (await s.execute(select(OutboxDelivery).where(OutboxDelivery.key == rows[0].id))).scalar_one()
+    assert dead.status == "dead" and dead.error.startswith("out of time")
 
 
 async def test_a_platform_without_a_sender_is_skipped_with_a_reason(world, clock):
@@ -510,8 +539,14 @@ async def test_claims_skip_rows_another_worker_holds(world, clock):
     held = rows[0].id
     async with world.runtime.db.engine.connect() as conn:
         await conn.execute(text("SELECT id FROM reminder_outbox WHERE id = :id FOR UPDATE"), {"id": held})
-        claimed = await asyncio.wait_for(world.dispatcher.claim(clock.now), timeout=5)
-        assert held not in {r.id for r in claimed} and len(claimed) == len(people) - 1
+        from bot.reminders.dispatch import PassResult
+
+        staged = await asyncio.wait_for(
+            world.dispatcher.stage(clock.now, PassResult(), world.dispatcher.outbox(clock.now)), timeout=5)
+        assert staged == len(people) - 1
+        async with world.runtime.db.session() as s:
+            keys = set((await s.execute(select(OutboxDelivery.key))).scalars())
+        assert held not in keys and len(keys) == len(people) - 1
         await conn.rollback()
 
 

@@ -1,20 +1,24 @@
-"""One dispatch pass: plan the slots that fell due, claim due outbox rows, send, record.
+"""One dispatch pass: plan the slots that fell due, hand due reminders to the delivery outbox,
+send what the outbox holds, record.
 
 A pass is safe to run from several processes at once:
 * planning moves each person's ``next_due_at`` with a compare-and-set (and, on PostgreSQL,
-  under ``FOR UPDATE SKIP LOCKED``), and outbox rows are unique per (user, slot);
-* claiming flips ``pending → sending`` in one UPDATE whose sub-select uses ``FOR UPDATE SKIP
-  LOCKED`` on PostgreSQL; on SQLite the UPDATE itself is the compare-and-set (``WHERE
-  status = 'pending'``), and SQLite runs one writer at a time;
-* a worker that dies mid-send leaves rows in ``sending``; after ``lease`` they are pending
-  again and re-sent with the SAME idempotency key (the row's UUID), so the platform drops
-  the duplicate.
+  under ``FOR UPDATE SKIP LOCKED``), and reminder rows are unique per (user, slot);
+* staging takes due pending reminder rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; on SQLite
+  the UPDATE is the compare-and-set under the single writer), decides and renders them, and puts
+  one ``delivery_outbox`` row each, keyed by the reminder's id, in the same transaction: a worker
+  killed mid-stage leaves nothing half-done, and the reminder is in the outbox exactly once;
+* sending is the delivery outbox's (``bot.outbox``): lease claims, the shared retry policy
+  (``bot.retry``), the same idempotency key on every try, so a worker that dies mid-send leaves
+  rows whose lease runs out and whose re-send the platform drops as a duplicate. The outcome and
+  the reminder's own record (status, the person's nudge history) commit together.
 Sends run concurrently under a token bucket (``settings.reminder_rate_per_second``) while the
-next batch is claimed and the previous one recorded.
+next batch is planned and staged.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -29,8 +33,8 @@ from sqlalchemy import bindparam, func, insert, or_, select, update
 
 from bot.content import Content
 from bot.crisis import FLOW as CRISIS_FLOW, followup_choices
-from bot.delivery import Delivery, DeliveryError
-from bot.inbox import backoff_delay
+from bot.delivery import DeliveryError
+from bot.outbox import Finished, Outbox, Outgoing
 from bot.reminders.models import NudgeHistory, ReminderOutbox, ReminderPrefs
 from bot.reminders.picker import SIGNAL_WINDOW, ThemeRound, group_by_theme, pick_nudge
 from bot.reminders.planner import (
@@ -45,7 +49,7 @@ log = logging.getLogger("bansou.reminders")
 
 OUTBOX = ReminderOutbox.__table__
 PREFS = ReminderPrefs.__table__
-MIN_RETRY_DELAY = 1.0
+REMINDER_KIND = "reminder"  # the delivery outbox's kind for every reminder (nudge, follow-up, back-off)
 # The bucket spaces when sends START; a busy event loop or the SDK's connection pool can hold some
 # back by tens of ms and release them together, so the platform's 1-second window saw ~5% more than
 # the bucket's rate (1,558/s against a 1,500 cap, benchmarks/RESULTS.md). Keep that much headroom.
@@ -72,6 +76,16 @@ class PassResult:
 
 
 @dataclass(slots=True)
+class _Decided:
+    """What staging decided for a batch of due rows, before it is written."""
+
+    jobs: list["_Job"]
+    postponed: list[dict[str, Any]]
+    skipped: list[dict[str, Any]]
+    picked: set[str]
+
+
+@dataclass(slots=True)
 class _Job:
     row_id: str
     user_id: int
@@ -81,20 +95,6 @@ class _Job:
     reply: Reply
     context: dict[str, Any]
     nudge: tuple[str, str, int] | None = None  # (nudge id, theme, round) to record when sent
-
-
-@dataclass(slots=True)
-class _Outcome:
-    job: _Job
-    status: str  # sent | retry | failed
-    error: str | None = None
-    retry_after: float | None = None
-
-
-@dataclass(slots=True)
-class _Batch:
-    claimed: int
-    jobs: list[_Job] = field(default_factory=list)
 
 
 def answer_choices(content: Content, lang: str, outbox_id: str, flow: str | None, *,
@@ -137,8 +137,7 @@ class Dispatcher:
     """Runs dispatch passes against the database and ``runtime.senders``."""
 
     def __init__(self, runtime, *, rng: random.Random | None = None, worker_id: str | None = None,
-                 batch_size: int = 500, concurrency: int = SEND_CONCURRENCY, rate_per_second: float | None = None,
-                 max_attempts: int = 5, lease: timedelta = timedelta(minutes=5)):
+                 batch_size: int = 500, concurrency: int = SEND_CONCURRENCY, rate_per_second: float | None = None):
         self.runtime = runtime
         self.db = runtime.db
         self.content: Content = runtime.content
@@ -148,11 +147,11 @@ class Dispatcher:
         self.worker_id = worker_id or default_worker_id()
         self.batch_size = batch_size
         self.concurrency = concurrency
-        self.max_attempts = max_attempts
-        self.lease = lease
         self.grace = timedelta(hours=self.settings.reminder_grace_hours)
         self.bucket = TokenBucket.for_cap((rate_per_second or self.settings.reminder_rate_per_second) * SEND_HEADROOM)
         self.lock = asyncio.Lock()
+        # On SQLite this pass's writing stages take turns (see ``Outbox.write_lock``).
+        self._writes = asyncio.Lock() if self.db.is_sqlite else contextlib.nullcontext()
         self._pg = not self.db.is_sqlite
         self._nudges = list(self.content.nudges.values())
         self._pools = group_by_theme(self._nudges)
@@ -167,48 +166,57 @@ class Dispatcher:
         async with self.lock:
             now = now or self.clock()
             result = PassResult()
-            await self.reclaim_stale(now)
+            outbox = self.outbox(now)
             planning = asyncio.create_task(self.plan(now, result))
-            to_send: asyncio.Queue = asyncio.Queue(maxsize=2)
-            to_record: asyncio.Queue = asyncio.Queue(maxsize=2)
+            staged = asyncio.Event()
 
-            async def claim_stage() -> None:
+            async def stage_stage() -> None:
+                while True:
+                    if await self.stage(now, result, outbox):
+                        staged.set()
+                        continue
+                    if planning.done():
+                        planning.result()  # re-raise a planning failure
+                        if await self.stage(now, result, outbox):  # rows planned at the very end
+                            staged.set()
+                            continue
+                        return
+                    await asyncio.wait({planning}, timeout=0.02)
+
+            staging = asyncio.create_task(stage_stage())
+
+            to_record: asyncio.Queue = asyncio.Queue(maxsize=1)
+
+            async def send_stage() -> None:  # claims and sends the next batch while the last is recorded
                 try:
                     while True:
-                        batch = await self._claim_and_prepare(now, result)
-                        if batch.claimed:
-                            await to_send.put(batch.jobs)
+                        if await self.deliver(outbox, to_record):
                             continue
-                        if planning.done():
-                            planning.result()  # re-raise a planning failure
-                            batch = await self._claim_and_prepare(now, result)  # rows planned at the very end
-                            if not batch.claimed:
-                                return
-                            await to_send.put(batch.jobs)
-                            continue
-                        await asyncio.wait({planning}, timeout=0.02)
-                finally:
-                    await to_send.put(None)
-
-            async def send_stage() -> None:
-                try:
-                    while (jobs := await to_send.get()) is not None:
-                        await to_record.put(await self._send_all(jobs))
+                        if staging.done():
+                            staging.result()
+                            if await self.deliver(outbox, to_record):
+                                continue
+                            return
+                        staged.clear()
+                        waiter = asyncio.create_task(staged.wait())
+                        await asyncio.wait({staging, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                        waiter.cancel()
                 finally:
                     await to_record.put(None)
 
             async def record_stage() -> None:
-                while (outcomes := await to_record.get()) is not None:
-                    await self._record(outcomes, now, result)
+                while (results := await to_record.get()) is not None:
+                    self._count(await outbox.record(results), result)
 
-            stages = [asyncio.create_task(c) for c in (claim_stage(), send_stage(), record_stage())]
+            sending = asyncio.create_task(send_stage())
+            recording = asyncio.create_task(record_stage())
             try:
-                await asyncio.gather(*stages)
+                await asyncio.gather(staging, sending, recording)
                 result.planned = await planning
             except BaseException:
-                for t in [*stages, planning]:
+                for t in (staging, sending, recording, planning):
                     t.cancel()
-                await asyncio.gather(*stages, planning, return_exceptions=True)
+                await asyncio.gather(staging, sending, recording, planning, return_exceptions=True)
                 raise
             if result.sent or result.failed or result.skipped:
                 log.info("reminder pass", extra={"sent": result.sent, "skipped": result.skipped,
@@ -223,7 +231,7 @@ class Dispatcher:
         """Materialise every slot due by ``now`` into outbox rows; returns how many will be sent."""
         planned = 0
         while True:
-            async with self.db.session() as s:
+            async with self._writes, self.db.session() as s:
                 q = (select(PREFS.c.user_id, PREFS.c.days, PREFS.c.time_of_day, PREFS.c.paused_until,
                             PREFS.c.next_due_at, PREFS.c.frequency_factor, PREFS.c.slot_seq,
                             PREFS.c.backoff_asked_at, User.timezone)
@@ -296,60 +304,96 @@ class Dispatcher:
              .group_by(o.c.user_id))
         return {uid: n for uid, n in (await s.execute(q)).all()}
 
-    # ---------------------------------------------------------------------------- claiming
-    async def reclaim_stale(self, now: datetime) -> int:
-        """Rows left in ``sending`` by a worker that died go back to pending (same idempotency key)."""
-        async with self.db.session() as s:
-            res = await s.execute(update(OUTBOX).where(OUTBOX.c.status == "sending",
-                                                       OUTBOX.c.claimed_at < now - self.lease)
-                                  .values(status="pending", claimed_by=None))
-            await s.commit()
-            return res.rowcount or 0
+    # ----------------------------------------------------------------------------- staging
+    def outbox(self, now: datetime) -> Outbox:
+        """The delivery outbox as this pass sees it: its clock stands at ``now``, a reminder is
+        retried for as long as it may still be sent (the grace window), and its outcome updates the
+        reminder's own row."""
+        return Outbox(self.db, clock=lambda: now, horizon=self.grace, worker_id=self.worker_id,
+                      hooks={REMINDER_KIND: self._record}, write_lock=self._writes)
 
-    async def claim(self, now: datetime) -> list[Any]:
-        """Take up to ``batch_size`` due pending rows for this worker, atomically."""
-        sub = (select(OUTBOX.c.id).where(OUTBOX.c.status == "pending", OUTBOX.c.due_at <= now)
+    async def stage(self, now: datetime, result: PassResult, outbox: Outbox) -> int:
+        """Take up to ``batch_size`` due pending reminder rows, decide each (send, postpone, skip),
+        render, and in one transaction move them on and put the ones to send in the delivery
+        outbox (a row another worker moved meanwhile is left to it). Returns how many due rows
+        were looked at."""
+        held = await self._held_platforms()  # asked outside any transaction: it may use the network
+        due = (select(OUTBOX.c.id, OUTBOX.c.user_id, OUTBOX.c.kind, OUTBOX.c.attempts, OUTBOX.c.due_at,
+                      OUTBOX.c.nudge_id, OUTBOX.c.message_id, OUTBOX.c.flow, OUTBOX.c["values"])
+               .where(OUTBOX.c.status == "pending", OUTBOX.c.due_at <= now)
                .order_by(OUTBOX.c.due_at).limit(self.batch_size))
-        if self._pg:
-            sub = sub.with_for_update(skip_locked=True)
-        stmt = (update(OUTBOX).where(OUTBOX.c.id.in_(sub), OUTBOX.c.status == "pending")
-                .values(status="sending", claimed_by=self.worker_id, claimed_at=now)
-                .returning(OUTBOX.c.id, OUTBOX.c.user_id, OUTBOX.c.kind, OUTBOX.c.attempts, OUTBOX.c.due_at,
-                           OUTBOX.c.nudge_id, OUTBOX.c.message_id, OUTBOX.c.flow, OUTBOX.c["values"]))
+        if self._pg:  # the rows stay locked by this transaction until they have moved on
+            async with self.db.session() as s:
+                rows = list((await s.execute(due.with_for_update(skip_locked=True))).all())
+                if not rows:
+                    await s.rollback()
+                    return 0
+                decided = await self._prepare(s, rows, now, held)
+                await self._move_on(s, decided, now, result, outbox)
+                await s.commit()
+            return len(rows)
+        # SQLite: decide and render outside the write lock (a read transaction that later writes
+        # would fail if another connection wrote meanwhile), then move on with compare-and-set.
         async with self.db.session() as s:
-            rows = (await s.execute(stmt)).all()
+            rows = list((await s.execute(due)).all())
+            decided = await self._prepare(s, rows, now, held) if rows else None
+            await s.rollback()
+        if decided is None:
+            return 0
+        async with self._writes, self.db.session() as s:
+            await self._move_on(s, decided, now, result, outbox)
             await s.commit()
-        return list(rows)
+        return len(rows)
 
-    async def _claim_and_prepare(self, now: datetime, result: PassResult) -> _Batch:
-        claimed = await self.claim(now)
-        if not claimed:
-            return _Batch(0)
-        return _Batch(len(claimed), await self._prepare(claimed, now, result))
+    async def _move_on(self, s, decided: "_Decided", now: datetime, result: PassResult, outbox: Outbox) -> None:
+        """Write what ``_prepare`` decided, only for rows still pending (compare-and-set)."""
+        still = OUTBOX.c.status == "pending"
+        if decided.postponed:
+            await s.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"), still)
+                            .values(due_at=bindparam("b_due")), decided.postponed)
+        if decided.skipped:
+            await s.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"), still)
+                            .values(status="skipped", reason=bindparam("b_reason"), values=None), decided.skipped)
+        jobs = decided.jobs
+        if jobs:
+            won = set((await s.execute(
+                update(OUTBOX).where(OUTBOX.c.id.in_([j.row_id for j in jobs]), still)
+                .values(status="sending", claimed_by=self.worker_id, claimed_at=now)
+                .returning(OUTBOX.c.id))).scalars())
+            jobs = [j for j in jobs if j.row_id in won]
+            picked = [{"b_id": j.row_id, "b_nudge": j.nudge[0]} for j in jobs if j.row_id in decided.picked]
+            if picked:
+                await s.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
+                                .values(nudge_id=bindparam("b_nudge")), picked)
+            await outbox.put([Outgoing(key=j.row_id, kind=REMINDER_KIND, user=j.user, replies=[j.reply],
+                                       context=j.context) for j in jobs], session=s)
+        result.postponed += len(decided.postponed)
+        result.skipped += len(decided.skipped)
 
-    async def _prepare(self, claimed: list[Any], now: datetime, result: PassResult) -> list[_Job]:
-        """Decide each claimed row (send, postpone, skip) and render what will be sent."""
-        ids = sorted({r.user_id for r in claimed})
-        async with self.db.session() as s:
-            users = {u.id: u for u in (await s.execute(
-                select(User.id, User.platform, User.platform_user_id, User.language, User.timezone, User.active,
-                       User.crisis_paused_at, User.last_message_at, User.platform_meta)
-                .where(User.id.in_(ids)))).all()}
-            convos = dict((await s.execute(select(Conversation.user_id, Conversation.expires_at)
-                                           .where(Conversation.user_id.in_(ids)))).all())
-            prefs = {p.user_id: p for p in (await s.execute(
-                select(PREFS.c.user_id, PREFS.c.enabled, PREFS.c.paused_until, PREFS.c.quiet_start,
-                       PREFS.c.quiet_end, PREFS.c.time_of_day, PREFS.c.backoff_asked_at)
-                .where(PREFS.c.user_id.in_(ids)))).all()}
-            need_nudge = sorted({r.user_id for r in claimed if r.kind == "nudge" and not r.nudge_id})
-            history, recent = await self._nudge_context(s, need_nudge, now)
-        postponed, skipped, picked, jobs = [], [], [], []
-        # -- hook (LINE quota): a sender may hold pushes back for now; asked once per platform, per batch.
+    async def _held_platforms(self) -> dict[str, str | None]:
+        """Hook (LINE quota): a sender may hold pushes back for now; asked once per platform, per batch."""
         held: dict[str, str | None] = {}
-        for platform in {u.platform for u in users.values()}:
-            ask = getattr(self.runtime.senders.get(platform), "push_hold_reason", None)
+        for platform, sender in self.runtime.senders.items():
+            ask = getattr(sender, "push_hold_reason", None)
             held[platform] = await ask() if ask is not None else None
-        # -- end hook
+        return held
+
+    async def _prepare(self, s, claimed: list[Any], now: datetime, held: dict[str, str | None]) -> "_Decided":
+        """Decide each due row (send, postpone, skip) and render what will be sent (reads only)."""
+        ids = sorted({r.user_id for r in claimed})
+        users = {u.id: u for u in (await s.execute(
+            select(User.id, User.platform, User.platform_user_id, User.language, User.timezone, User.active,
+                   User.crisis_paused_at, User.last_message_at, User.platform_meta)
+            .where(User.id.in_(ids)))).all()}
+        convos = dict((await s.execute(select(Conversation.user_id, Conversation.expires_at)
+                                       .where(Conversation.user_id.in_(ids)))).all())
+        prefs = {p.user_id: p for p in (await s.execute(
+            select(PREFS.c.user_id, PREFS.c.enabled, PREFS.c.paused_until, PREFS.c.quiet_start,
+                   PREFS.c.quiet_end, PREFS.c.time_of_day, PREFS.c.backoff_asked_at)
+            .where(PREFS.c.user_id.in_(ids)))).all()}
+        need_nudge = sorted({r.user_id for r in claimed if r.kind == "nudge" and not r.nudge_id})
+        history, recent = await self._nudge_context(s, need_nudge, now)
+        postponed, skipped, picked, jobs = [], [], [], []
         for row in claimed:
             user = users.get(row.user_id)
             if user is None:
@@ -375,22 +419,9 @@ class Dispatcher:
                 skipped.append({"b_id": row.id, "b_reason": "nothing to render (content changed)"})
                 continue
             if job.nudge and not row.nudge_id:
-                picked.append({"b_id": row.id, "b_nudge": job.nudge[0]})
+                picked.append(row.id)
             jobs.append(job)
-        async with self.db.session() as s:
-            if postponed:
-                await s.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
-                                .values(status="pending", due_at=bindparam("b_due"), claimed_by=None), postponed)
-            if skipped:
-                await s.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
-                                .values(status="skipped", reason=bindparam("b_reason"), values=None), skipped)
-            if picked:
-                await s.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
-                                .values(nudge_id=bindparam("b_nudge")), picked)
-            await s.commit()
-        result.postponed += len(postponed)
-        result.skipped += len(skipped)
-        return jobs
+        return _Decided(jobs=jobs, postponed=postponed, skipped=skipped, picked=set(picked))
 
     def _user_state(self, user, convos, prefs) -> UserState:
         p = prefs.get(user.id)
@@ -427,7 +458,7 @@ class Dispatcher:
     def _render(self, row, user, history, recent, *, backoff_open: bool = False) -> _Job | None:
         lang = user.language if user.language in ("ja", "en") else self.settings.default_language
         key = UserKey(user.platform, user.platform_user_id)
-        context = dict(user.platform_meta or {}, push=True, reminder_kind=row.kind, attempt=row.attempts)
+        context = dict(user.platform_meta or {}, push=True, reminder_kind=row.kind)
         nudge_info = None
         if row.kind == "nudge":
             nudge = self.content.nudges.get(row.nudge_id) if row.nudge_id else None
@@ -463,75 +494,75 @@ class Dispatcher:
                           message_id="reminders.backoff_question", choices=backoff_choices(self.content, lang))
         else:
             return None
+        context["reminder"] = {"user_id": user.id, "nudge": list(nudge_info) if nudge_info else None}
         return _Job(row_id=row.id, user_id=user.id, kind=row.kind, attempts=row.attempts, user=key, reply=reply,
                     context=context, nudge=nudge_info)
 
     # ----------------------------------------------------------------------------- sending
-    async def _send_all(self, jobs: list[_Job]) -> list[_Outcome]:
-        if not jobs:
-            return []
-        sem = asyncio.Semaphore(self.concurrency)
+    async def deliver(self, outbox: Outbox, to_record: asyncio.Queue) -> int:
+        """Claim one batch of due deliveries from the outbox (reminders and any other kind the
+        senders here can send), send them under the rate cap and hand the outcomes to
+        ``to_record``. Returns how many were claimed."""
+        rows = await outbox.claim(limit=self.batch_size, platforms=list(self.runtime.senders))
+        if rows:
+            await to_record.put(await outbox.send(rows, self.runtime.senders, concurrency=self.concurrency,
+                                                  before_send=self.bucket.acquire))
+        return len(rows)
 
-        async def one(job: _Job) -> _Outcome:
-            async with sem:
-                return await self._send_one(job)
-
-        return list(await asyncio.gather(*(one(j) for j in jobs)))
-
-    async def _send_one(self, job: _Job) -> _Outcome:
-        sender = self.runtime.senders.get(job.user.platform)
-        if sender is None:
-            return _Outcome(job, "failed", error=f"no sender for platform {job.user.platform!r}")
-        await self.bucket.acquire()
-        try:
-            await sender.send(Delivery(user=job.user, idempotency_key=job.row_id, context=job.context), [job.reply])
-        except DeliveryError as exc:
-            final = not exc.retryable or job.attempts + 1 >= self.max_attempts
-            return _Outcome(job, "failed" if final else "retry", error=f"{exc.status or ''} {exc}".strip()[:200],
-                            retry_after=exc.retry_after)
-        except Exception as exc:  # noqa: BLE001 - unexpected: retry like a transient failure
-            log.exception("reminder sender raised", extra={"platform": job.user.platform})
-            final = job.attempts + 1 >= self.max_attempts
-            return _Outcome(job, "failed" if final else "retry", error=type(exc).__name__)
-        return _Outcome(job, "sent")
-
-    async def _record(self, outcomes: list[_Outcome], now: datetime, result: PassResult) -> None:
-        sent, retry, failed, history = [], [], [], []
-        for o in outcomes:
-            j = o.job
-            if o.status == "sent":
-                sent.append(j.row_id)
-                if j.nudge:
-                    history.append({"user_id": j.user_id, "nudge_id": j.nudge[0], "theme": j.nudge[1],
-                                    "round": j.nudge[2], "at": now})
-            elif o.status == "retry":
-                delay = max(MIN_RETRY_DELAY, backoff_delay(j.attempts + 1, retry_after=o.retry_after))
-                retry.append({"b_id": j.row_id, "b_due": now + timedelta(seconds=delay), "b_attempts": j.attempts + 1,
-                              "b_reason": o.error})
+    @staticmethod
+    def _count(done: list[Finished], result: PassResult) -> None:
+        for f in done:
+            if f.row.kind != REMINDER_KIND:
+                continue
+            if f.status == "sent":
+                result.sent += 1
+            elif f.status == "pending":
+                result.retrying += 1
             else:
-                failed.append({"b_id": j.row_id, "b_attempts": j.attempts + 1, "b_reason": o.error})
-        async with self.db.session() as s:
-            if sent:  # one statement for the batch: the rows are ours (claimed), so attempts + 1 is exact
-                await s.execute(update(OUTBOX).where(OUTBOX.c.id.in_(sent))
-                                .values(status="sent", sent_at=now, attempts=OUTBOX.c.attempts + 1,
-                                        values=None, reason=None))
-            if retry:
-                await s.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
-                                .values(status="pending", due_at=bindparam("b_due"), claimed_by=None,
-                                        attempts=bindparam("b_attempts"), reason=bindparam("b_reason")), retry)
-            if failed:
-                await s.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
-                                .values(status="failed", attempts=bindparam("b_attempts"),
-                                        reason=bindparam("b_reason"), values=None), failed)
-            if history:
-                await s.execute(insert(NudgeHistory.__table__), history)
-            await s.commit()
-        for o in outcomes:
-            if o.status == "failed":
-                log.error("reminder failed for good", extra={"platform": o.job.user.platform, "kind": o.job.kind})
-        result.sent += len(sent)
-        result.retrying += len(retry)
-        result.failed += len(failed)
+                result.failed += 1
+
+    async def _record(self, s, finished: list[Finished], now: datetime) -> None:
+        """The delivery outbox's hook for reminders: the reminder's row (and, for a nudge, the
+        person's history) follows its delivery's outcome, in the same transaction."""
+        sent, retry, failed, history = [], [], [], []
+        for f in finished:
+            if f.status == "sent":
+                sent.append({"b_id": f.row.key, "b_attempts": f.attempts})
+                info = f.row.context.get("reminder") or {}
+                if info.get("nudge"):
+                    nudge_id, theme, round_no = info["nudge"]
+                    history.append({"user_id": info["user_id"], "nudge_id": nudge_id, "theme": theme,
+                                    "round": round_no, "at": now})
+            elif f.status == "pending":
+                retry.append({"b_id": f.row.key, "b_due": f.due_at, "b_attempts": f.attempts,
+                              "b_reason": _reason(f.error)})
+            else:
+                failed.append({"b_id": f.row.key, "b_status": f.status, "b_attempts": f.attempts,
+                               "b_reason": _reason(f.error)})
+        by_attempts: dict[int, list[str]] = defaultdict(list)  # one statement per count (nearly always one)
+        for row in sent:
+            by_attempts[row["b_attempts"]].append(row["b_id"])
+        for attempts, ids in by_attempts.items():
+            await s.execute(update(OUTBOX).where(OUTBOX.c.id.in_(ids))
+                            .values(status="sent", sent_at=now, attempts=attempts, values=None, reason=None))
+        if retry:  # still in the delivery outbox: the row shows when and why it is tried again
+            await s.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
+                            .values(due_at=bindparam("b_due"), attempts=bindparam("b_attempts"),
+                                    reason=bindparam("b_reason")), retry)
+        if failed:
+            await s.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
+                            .values(status=bindparam("b_status"), attempts=bindparam("b_attempts"),
+                                    reason=bindparam("b_reason"), values=None), failed)
+        if history:
+            await s.execute(insert(NudgeHistory.__table__), history)
+
+
+def _reason(error: BaseException | None) -> str | None:
+    if error is None:
+        return None
+    if isinstance(error, DeliveryError):
+        return f"{error.status or ''} {error}".strip()[:200]
+    return type(error).__name__
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.content import Content
@@ -51,7 +51,10 @@ def describe_schedule(content: Content, days: tuple[str, ...] | list[str], time:
 
 
 async def cancel_pending(session: AsyncSession, user_id: int, *, reason: str, kinds: tuple[str, ...] | None = None) -> None:
-    """Record every pending reminder of the user (optionally only ``kinds``) as skipped."""
+    """Record every pending reminder of the user (optionally only ``kinds``) as skipped, including
+    those waiting in the delivery outbox for a retry (not one being sent right now)."""
+    from bot.store.outbox_models import OutboxDelivery
+
     stmt = (update(ReminderOutbox)
             .where(ReminderOutbox.user_id == user_id, ReminderOutbox.status == "pending")
             .values(status="skipped", reason=reason, values=None)
@@ -59,6 +62,20 @@ async def cancel_pending(session: AsyncSession, user_id: int, *, reason: str, ki
     if kinds is not None:
         stmt = stmt.where(ReminderOutbox.kind.in_(kinds))
     await session.execute(stmt)
+    queued = select(ReminderOutbox.id).where(ReminderOutbox.user_id == user_id, ReminderOutbox.status == "sending")
+    if kinds is not None:
+        queued = queued.where(ReminderOutbox.kind.in_(kinds))
+    withdrawn = list((await session.execute(
+        update(OutboxDelivery)
+        .where(OutboxDelivery.kind == "reminder", OutboxDelivery.status == "pending", OutboxDelivery.key.in_(queued))
+        .values(status="failed", payload={}, error=f"withdrawn: {reason}"[:500],
+                finished_at=OutboxDelivery.due_at)  # no clock here; purged with what finished then
+        .returning(OutboxDelivery.key)
+        .execution_options(synchronize_session=False))).scalars())
+    if withdrawn:
+        await session.execute(update(ReminderOutbox).where(ReminderOutbox.id.in_(withdrawn))
+                              .values(status="skipped", reason=reason, values=None)
+                              .execution_options(synchronize_session=False))
 
 
 class Reminders:
