@@ -7,6 +7,7 @@ so one phrase covers ニホンゴ, にほんご and ｎｉｈｏｎｇｏ.
 """
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -90,16 +91,22 @@ class Understanding:
 
 
 def _is_ascii(s: str) -> bool:
-    return all(ord(c) < 128 for c in s)
+    return s.isascii()
+
+
+@functools.lru_cache(maxsize=None)  # phrases come from content: a bounded set
+def _whole_word(phrase: str) -> re.Pattern | None:
+    if phrase.isascii() and any(ch.isalnum() for ch in phrase):
+        return re.compile(r"(?<![a-z0-9])" + re.escape(phrase) + r"(?![a-z0-9])")
+    return None
 
 
 def has(text: str, phrase: str) -> bool:
     """Whether folded ``text`` contains ``phrase``: whole words for Latin phrases, anywhere for Japanese."""
-    if not phrase:
+    if not phrase or phrase not in text:
         return False
-    if _is_ascii(phrase) and any(ch.isalnum() for ch in phrase):
-        return re.search(r"(?<![a-z0-9])" + re.escape(phrase) + r"(?![a-z0-9])", text) is not None
-    return phrase in text
+    pattern = _whole_word(phrase)
+    return pattern is None or pattern.search(text) is not None
 
 
 def _strip_edges(t: str, words: Iterable[str]) -> str:
