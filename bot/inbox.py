@@ -270,6 +270,16 @@ class InboxWorker:
         finally:
             self._busy_users.discard(user_key)
 
+    @staticmethod
+    def _wants_enrichment(processor: InboxProcessor, ev: StoredEvent) -> bool:
+        """Whether ``ev`` needs a lookup first; a payload the processor can't even inspect (a fuzzed
+        type) is left to ``prepare``, which refuses it, instead of stopping every user's pass."""
+        try:
+            return bool(processor.wants_enrichment(ev))
+        except Exception:  # noqa: BLE001
+            log.exception("wants_enrichment failed", extra={"platform": ev.platform, "event_id": ev.event_id})
+            return False
+
     async def _enrich(self, ev: StoredEvent) -> dict[str, Any]:
         try:
             return dict(await self.processors[ev.platform].enrich(ev) or {})
@@ -294,7 +304,7 @@ class InboxWorker:
             enrichable = enriched is not None and hasattr(processor, "enrich")
             if enrichable and ev.id in enriched:
                 ev.enrichment = enriched.pop(ev.id)
-            elif enrichable and processor.wants_enrichment(ev):
+            elif enrichable and self._wants_enrichment(processor, ev):
                 await session.rollback()  # end the read transaction before the network call
                 return ev
             try:

@@ -115,3 +115,31 @@ async def test_a_large_batch_with_repeats_is_stored_once_and_counted_exactly(run
     mixed = [(f"u{i % 50}", f"e{i}") for i in range(2500)]
     assert await enqueue(runtime.db, events(*mixed), now=clock()) == 1250
     assert len(await statuses(runtime.db)) == 2500
+
+
+class EnrichingProcessor(RecordingProcessor):
+    """A processor that looks things up first, and cannot even inspect one malformed event."""
+
+    def __init__(self):
+        super().__init__()
+        self.enriched: list[str] = []
+
+    def wants_enrichment(self, event):
+        if event.event_id == "odd":
+            raise TypeError("unhashable type: 'dict'")  # as a fuzzed Slack "user" once did
+        return event.event_id == "new"
+
+    async def enrich(self, event):
+        self.enriched.append(event.event_id)
+        return {"lang_hint": "en"}
+
+
+async def test_an_event_that_cannot_be_inspected_for_enrichment_stops_nobody(runtime, clock):
+    """A payload the processor chokes on while deciding whether to look something up is left to
+    prepare; it used to end the whole pass, leaving every user's events pending."""
+    proc = EnrichingProcessor()
+    worker = InboxWorker(runtime.db, {"test": proc}, clock=clock)
+    await enqueue(runtime.db, events(("a", "odd"), ("a", "after"), ("b", "new")), now=clock())
+    await worker.run_once()
+    assert await statuses(runtime.db) == {"odd": "done", "after": "done", "new": "done"}
+    assert proc.enriched == ["new"]

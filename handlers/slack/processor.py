@@ -130,8 +130,8 @@ class SlackProcessor:
         kind = p.get("type")
         if kind == "team_pulse":
             return True  # the admin check is always fresh
-        if kind not in self.PROFILE_KINDS or not p.get("user"):
-            return False
+        if kind not in self.PROFILE_KINDS or not p.get("user") or not isinstance(p.get("user"), str):
+            return False  # a malformed event is prepare's to refuse, not a profile to look up
         who = (p.get("team_id"), p["user"])
         return who not in self._known and self.profiles.peek(team_id=who[0], user_id=who[1]) is None
 
