@@ -17,30 +17,23 @@ from handlers import line, slack, web
 from handlers.channel import Channel
 
 
+def enabled_adapters(settings: Settings) -> list:
+    """The adapter modules this configuration turns on: the web chat always, LINE and Slack when set."""
+    return [web] + ([line] if settings.line_enabled else []) + ([slack] if settings.slack_enabled else [])
+
+
 def install_senders(runtime: Runtime) -> None:
     """Give ``runtime`` a sender for each channel that is on, so reminders and retries can push."""
-    s = runtime.settings
-    builders = [web.build_sender]
-    if s.line_enabled:
-        builders.append(line.build_sender)
-    if s.slack_enabled:
-        builders.append(slack.build_sender)
-    for build in builders:
-        sender = build(runtime)
+    for adapter in enabled_adapters(runtime.settings):
+        sender = adapter.build_sender(runtime)
         if sender is not None:
             runtime.senders[sender.platform] = sender
 
 
 def build_channels(runtime: Runtime) -> list[Channel]:
     """The channels this configuration turns on: the web chat always, LINE and Slack when set."""
-    s = runtime.settings
-    builders = [web.build_channel]
-    if s.line_enabled:
-        builders.append(line.build_channel)
-    if s.slack_enabled:
-        builders.append(slack.build_channel)
-    channels = [channel for build in builders if (channel := build(runtime)) is not None]
-    return channels
+    return [channel for adapter in enabled_adapters(runtime.settings)
+            if (channel := adapter.build_channel(runtime)) is not None]
 
 
 async def build(settings: Settings | None = None, *, clock: Callable[[], datetime] = utcnow,
